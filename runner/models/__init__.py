@@ -1,0 +1,12 @@
+"""Lanes' persistent state: SQLAlchemy models; schema changes go through Alembic (see migrate.py)."""
+from .audit import AuditEvent, IdempotencyKey
+from .base import db, new_id, utcnow
+from .deployments import Deployment, DeploymentFile, ProcessDefinition
+from .instances import HumanTask, ProcessInstance, TaskCandidate
+from .migrate import upgrade_database
+
+__all__ = [
+    "AuditEvent", "Deployment", "DeploymentFile", "HumanTask", "IdempotencyKey",
+    "ProcessDefinition", "ProcessInstance", "TaskCandidate", "db", "new_id",
+    "upgrade_database", "utcnow",
+]

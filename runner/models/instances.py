@@ -1,0 +1,84 @@
+"""Process instances and the human-task rows derived from them."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import db, new_id, utcnow
+from .deployments import ProcessDefinition
+
+
+class ProcessInstance(db.Model):
+    __tablename__ = "process_instances"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(200), index=True)
+    business_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    site: Mapped[str] = mapped_column(String(40), index=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)  # running | completed | terminated
+    end_event: Mapped[str | None] = mapped_column(String(200))
+    variables: Mapped[dict] = mapped_column(JSON, default=dict)
+    activities: Mapped[list] = mapped_column(JSON, default=list)  # element ids where tokens wait
+    workflow_state: Mapped[str] = mapped_column(Text)
+    lock_version: Mapped[int] = mapped_column(default=1)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_by: Mapped[str] = mapped_column(String(120))
+    ended_at: Mapped[datetime | None]
+
+    definition: Mapped[ProcessDefinition] = relationship()
+    tasks: Mapped[list["HumanTask"]] = relationship(back_populates="instance")
+
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class HumanTask(db.Model):
+    __tablename__ = "human_tasks"
+    __table_args__ = (
+        Index("ix_human_tasks_open_site", "state", "site"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    spiff_task_id: Mapped[str] = mapped_column(String(36), unique=True)
+    element_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    process_key: Mapped[str] = mapped_column(String(200), index=True)
+    business_key: Mapped[str | None] = mapped_column(String(200))
+    site: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(20), default="open")  # open | completed | cancelled
+    assignee: Mapped[str | None] = mapped_column(String(120), index=True)
+    form_ref: Mapped[str | None] = mapped_column(String(200))
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+    completed_by: Mapped[str | None] = mapped_column(String(120))
+
+    instance: Mapped[ProcessInstance] = relationship(back_populates="tasks")
+    candidates: Mapped[list["TaskCandidate"]] = relationship(
+        back_populates="task", cascade="all, delete-orphan"
+    )
+
+    @property
+    def candidate_groups(self) -> list[str]:
+        return [c.value for c in self.candidates if c.kind == "group"]
+
+    @property
+    def candidate_users(self) -> list[str]:
+        return [c.value for c in self.candidates if c.kind == "user"]
+
+
+class TaskCandidate(db.Model):
+    """One candidate group or user of a human task: indexed, so task lists filter in SQL."""
+
+    __tablename__ = "task_candidates"
+    __table_args__ = (Index("ix_task_candidates_kind_value", "kind", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("human_tasks.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(5))  # group | user
+    value: Mapped[str] = mapped_column(String(120))
+
+    task: Mapped[HumanTask] = relationship(back_populates="candidates")
