@@ -1,0 +1,236 @@
+"""Parse and validate a deployment: BPMN + DMN + forms checked together, problems named per element."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser import BpmnValidator
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+
+from . import dmn, expressions, forms
+from .camunda import BPMN_NS, ElementConfig, read_element_configs
+from .duedates import check_due_date
+from .problems import DeploymentInvalid, Problem
+from .specs import LanesParser
+from .xmlsafe import parse_xml
+
+KINDS = {".bpmn": "bpmn", ".bpmn20.xml": "bpmn", ".dmn": "dmn", ".form": "form"}
+SCRIPT_FORMATS = {"", "python", "text/x-python"}
+_FORM_KEY = re.compile(r"^camunda-forms:(?:deployment|app):(?:.*/)?(?P<name>[^/]+?)(?:\.form)?$")
+
+
+@dataclass
+class ParsedProcess:
+    key: str
+    name: str
+    filename: str
+    spec: object
+    subprocess_specs: dict
+    elements: dict[str, ElementConfig]
+
+
+@dataclass
+class ParsedDeployment:
+    processes: dict[str, ParsedProcess] = field(default_factory=dict)
+    decisions: dict[str, dmn.Decision] = field(default_factory=dict)
+    forms: dict[str, forms.Form] = field(default_factory=dict)
+
+
+def file_kind(filename: str) -> str | None:
+    lower = filename.lower()
+    for suffix, kind in KINDS.items():
+        if lower.endswith(suffix):
+            return kind
+    return None
+
+
+def form_ref_of(config: ElementConfig) -> str | None:
+    """The form id a user task names, by camunda:formRef or a camunda-forms: formKey."""
+    if config.get("formRef"):
+        return config.get("formRef")
+    key = config.get("formKey")
+    if not key:
+        return None
+    match = _FORM_KEY.match(key)
+    return match.group("name") if match else key
+
+
+def referenced_forms(files: dict[str, bytes]) -> set[str]:
+    """Form ids named by the user tasks of the BPMN files among `files` (unparseable files are skipped)."""
+    refs = set()
+    for filename, data in files.items():
+        if file_kind(filename) != "bpmn":
+            continue
+        try:
+            tree = parse_xml(data)
+        except ValueError:
+            continue
+        configs, _ = read_element_configs(tree, filename)
+        refs.update(ref for c in configs.values() if c.tag == "userTask" and (ref := form_ref_of(c)))
+    return refs
+
+
+def parse_deployment(files: dict[str, bytes]) -> ParsedDeployment:
+    """Parse every file; raise DeploymentInvalid listing all problems, or return the runnable set."""
+    problems: list[Problem] = []
+    result = ParsedDeployment()
+    bpmn_trees: dict[str, etree._Element] = {}
+    if not any(file_kind(name) == "bpmn" for name in files):
+        problems.append(Problem("(deployment)", None, "a deployment needs at least one .bpmn file"))
+
+    for filename, data in sorted(files.items()):
+        kind = file_kind(filename)
+        if kind is None:
+            problems.append(Problem(filename, None, "unsupported file type (expected .bpmn, .dmn or .form)"))
+            continue
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            problems.append(Problem(filename, None, "file is not UTF-8 text"))
+            continue
+        if kind == "form":
+            _load_form(filename, data, result, problems)
+        elif kind == "dmn":
+            _load_dmn(filename, data, result, problems)
+        else:
+            try:
+                bpmn_trees[filename] = parse_xml(data)
+            except ValueError as exc:
+                problems.append(Problem(filename, None, str(exc)))
+
+    parser = LanesParser(validator=BpmnValidator())
+    configs: dict[str, dict[str, ElementConfig]] = {}
+    for filename, tree in bpmn_trees.items():
+        file_configs, file_problems = read_element_configs(tree, filename)
+        configs[filename] = file_configs
+        problems.extend(file_problems)
+        problems.extend(_check_elements(filename, tree, file_configs, result))
+        try:
+            parser.add_bpmn_xml(tree, filename)
+        except ValidationException as exc:
+            problems.append(_from_validation(exc, filename))
+
+    if not problems:
+        _build_processes(parser, configs, result, problems)
+    if problems:
+        raise DeploymentInvalid(problems)
+    return result
+
+
+def _from_validation(exc: ValidationException, filename: str) -> Problem:
+    message = str(exc.args[0]) if exc.args else str(exc)
+    if getattr(exc, "line_number", ""):
+        message += f" (line {exc.line_number})"
+    return Problem(exc.file_name or filename, exc.id or None, message)
+
+
+def _load_form(filename, data, result, problems):
+    try:
+        form = forms.load_form(data, filename)
+    except forms.FormDefinitionError as exc:
+        problems.append(Problem(filename, None, str(exc)))
+        return
+    if form.id in result.forms:
+        problems.append(Problem(filename, form.id, f"form id '{form.id}' is defined twice"))
+    result.forms[form.id] = form
+
+
+def _load_dmn(filename, data, result, problems):
+    try:
+        decisions = dmn.parse_dmn(data, filename)
+    except dmn.DecisionError as exc:
+        problems.append(Problem(filename, getattr(exc, "element_id", None), str(exc)))
+        return
+    for decision in decisions:
+        if decision.id in result.decisions:
+            problems.append(Problem(filename, decision.id, f"decision id '{decision.id}' is defined twice"))
+        result.decisions[decision.id] = decision
+
+
+def _build_processes(parser, configs, result, problems):
+    for key in parser.get_process_ids():
+        process_parser = parser.get_process_parser(key)
+        filename = process_parser.filename
+        try:
+            spec = parser.get_spec(key)
+            subprocess_specs = parser.get_subprocess_specs(key)
+        except (ValidationException, SpiffWorkflowException) as exc:
+            problems.append(_from_validation(exc, filename) if isinstance(exc, ValidationException)
+                            else Problem(filename, key, str(exc)))
+            continue
+        elements = {}
+        for file_configs in configs.values():
+            elements.update(file_configs)
+        name = process_parser.node.get("name") or key
+        result.processes[key] = ParsedProcess(key, name, filename, spec, subprocess_specs, elements)
+    if not result.processes and not problems:
+        problems.append(Problem("(deployment)", None, "no executable process (isExecutable=\"true\") found"))
+
+
+# --- element checks -------------------------------------------------------
+
+def _check_elements(filename, tree, configs, result) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def check_expr(element_id, text, mode="eval", what="expression"):
+        try:
+            expressions.check(text, mode)
+        except expressions.ExpressionError as exc:
+            problems.append(Problem(filename, element_id, f"{what} '{text.strip()}' is invalid: {exc}"))
+
+    ns = {"bpmn": BPMN_NS}
+    for flow in tree.iterfind(".//bpmn:sequenceFlow", ns):
+        condition = flow.find("bpmn:conditionExpression", ns)
+        if condition is not None and (condition.text or "").strip():
+            check_expr(flow.get("id"), condition.text, what="condition")
+    for task in tree.iterfind(".//bpmn:scriptTask", ns):
+        fmt = (task.get("scriptFormat") or "").strip().lower()
+        if fmt not in SCRIPT_FORMATS:
+            problems.append(Problem(filename, task.get("id"),
+                                    f"script format '{fmt}' is not supported; write the script in python"))
+        script = task.find("bpmn:script", ns)
+        if script is not None and script.text:
+            check_expr(task.get("id"), script.text, mode="exec", what="script")
+
+    for element_id, config in configs.items():
+        for name, expr in {**config.inputs, **config.outputs}.items():
+            if expr:
+                check_expr(element_id, expr, what=f"mapping '{name}'")
+        if config.tag == "userTask":
+            problems.extend(_check_user_task(filename, config, result, check_expr))
+        elif config.tag == "businessRuleTask":
+            ref = config.get("decisionRef")
+            if ref and ref not in result.decisions:
+                problems.append(Problem(filename, element_id, f"decisionRef '{ref}' names no decision in this deployment"))
+            mode = config.get("mapDecisionResult")
+            if mode and mode not in dmn.MAP_MODES:
+                problems.append(Problem(filename, element_id, f"mapDecisionResult '{mode}' is not one of {', '.join(dmn.MAP_MODES)}"))
+        elif config.tag in UNSUPPORTED_TAGS:
+            problems.append(Problem(filename, element_id, UNSUPPORTED_TAGS[config.tag]))
+    return problems
+
+
+UNSUPPORTED_TAGS = {
+    "serviceTask": 'service tasks are not supported yet',
+    "sendTask": "send tasks are not supported",
+    "complexGateway": "complex gateways are not supported",
+}
+
+
+def _check_user_task(filename, config, result, check_expr) -> list[Problem]:
+    problems = []
+    for attr in ("candidateGroups", "candidateUsers", "assignee", "dueDate"):
+        value = config.get(attr)
+        if value and value.strip().startswith(("${", "#{")):
+            check_expr(config.element_id, value, what=f"camunda:{attr}")
+    due = config.get("dueDate")
+    if due and not due.strip().startswith(("${", "#{")):
+        error = check_due_date(due)
+        if error:
+            problems.append(Problem(filename, config.element_id, f"camunda:dueDate '{due}': {error}"))
+    form_ref = form_ref_of(config)
+    if form_ref and form_ref not in result.forms:
+        problems.append(Problem(filename, config.element_id, f"form '{form_ref}' is not in this deployment"))
+    return problems

@@ -1,0 +1,40 @@
+"""Due dates as analysts write them: an ISO 8601 duration (P2D, PT4H) from now, or an ISO date/time."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+_DURATION = re.compile(
+    r"^P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def parse_duration(text: str) -> timedelta | None:
+    match = _DURATION.match(text.strip())
+    if not match or text.strip() in ("P", "PT") or text.strip().endswith("T"):
+        return None
+    parts = {k: float(v) for k, v in match.groupdict().items() if v}
+    return timedelta(**parts)
+
+
+def resolve_due_date(value, now: datetime) -> datetime:
+    """Turn a duration, ISO string or datetime into a naive UTC datetime; ValueError if it is none."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    text = str(value).strip()
+    duration = parse_duration(text)
+    if duration is not None:
+        return now + duration
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is not None:
+        parsed = (parsed - parsed.utcoffset()).replace(tzinfo=None)
+    return parsed
+
+
+def check_due_date(text: str) -> str | None:
+    try:
+        resolve_due_date(text, datetime(2000, 1, 1))
+    except ValueError:
+        return "expected an ISO 8601 duration such as P2D or a date/time such as 2026-12-01T17:00"
+    return None
