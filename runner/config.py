@@ -1,0 +1,44 @@
+"""Settings from the environment, with zero-setup defaults (SQLite under ./instance)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def instance_dir() -> Path:
+    folder = Path(os.environ.get("LANES_INSTANCE_DIR", Path.cwd() / "instance"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{instance_dir() / 'lanes.db'}"
+
+
+def secret_key() -> str:
+    """LANES_SECRET_KEY, or a random key kept under ./instance so every worker process shares it."""
+    if os.environ.get("LANES_SECRET_KEY"):
+        return os.environ["LANES_SECRET_KEY"]
+    path = instance_dir() / "secret_key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(os.urandom(32).hex())
+    return path.read_text().strip()
+
+
+def database_url() -> str:
+    return os.environ.get("DATABASE_URL") or default_database_url()
+
+
+def settings(overrides: dict | None = None) -> dict:
+    config = {
+        "SQLALCHEMY_DATABASE_URI": database_url(),
+        "MAX_CONTENT_LENGTH": int(os.environ.get("LANES_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)),
+        "SECRET_KEY": secret_key(),
+        "JSON_SORT_KEYS": False,
+    }
+    config.update(overrides or {})
+    return config

@@ -1,0 +1,153 @@
+"""Process instances: start, read, and save workflow state with its derived task rows."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..engine import ProcessError, ProcessRuntime
+from ..models import HumanTask, IdempotencyKey, ProcessDefinition, ProcessInstance, TaskCandidate, db, utcnow
+from . import audit, deployments
+from .errors import Conflict, Invalid, NotFound, ProcessFailure
+from .transaction import transactional
+
+SITE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+MAX_VARIABLES_BYTES = 256 * 1024
+RESERVED = {"site", "business_key"}
+
+
+def _check_start_input(site, business_key, variables) -> None:
+    if not isinstance(site, str) or not SITE.match(site):
+        raise Invalid("site must be a site code of letters, digits, '-' or '_' (at most 40)",
+                      errors={"site": "Must be a site code such as NORTH or CLINIC-12"})
+    if business_key is not None and (not isinstance(business_key, str) or len(business_key) > 200):
+        raise Invalid("businessKey must be a string of at most 200 characters",
+                      errors={"businessKey": "Must be a string of at most 200 characters"})
+    if not isinstance(variables, dict):
+        raise Invalid("variables must be a JSON object", errors={"variables": "Must be an object"})
+    clash = RESERVED & set(variables)
+    if clash:
+        raise Invalid(f"variables may not set {', '.join(sorted(clash))}; pass them as fields of the request")
+    if len(json.dumps(variables)) > MAX_VARIABLES_BYTES:
+        raise Invalid(f"variables are larger than {MAX_VARIABLES_BYTES // 1024} KiB")
+
+
+def _request_hash(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@transactional
+def start_instance(process_key: str, site: str, variables: dict | None, actor: str,
+                   business_key: str | None = None, idempotency_key: str | None = None
+                   ) -> tuple[ProcessInstance, bool]:
+    """Start the latest version of `process_key`; returns (instance, created)."""
+    variables = {} if variables is None else variables
+    _check_start_input(site, business_key, variables)
+    request_hash = _request_hash(process_key, site, business_key, variables)
+    if idempotency_key is not None:
+        replay = _replayed(idempotency_key, request_hash)
+        if replay is not None:
+            return replay, False
+
+    definition = deployments.latest_definition(process_key)
+    runtime = deployments.runtime_for(definition)
+    start_vars = {**variables, "site": site, "business_key": business_key}
+    try:
+        workflow = runtime.start(start_vars)
+    except ProcessError as exc:
+        raise ProcessFailure(f"the process failed at {exc.element_id or 'start'}: {exc}",
+                             elementId=exc.element_id) from None
+    instance = ProcessInstance(definition=definition, process_key=process_key, business_key=business_key,
+                               site=site, started_by=actor, state="running", workflow_state="")
+    db.session.add(instance)
+    db.session.flush()
+    save_workflow(instance, runtime, workflow)
+    if idempotency_key is not None:
+        db.session.add(IdempotencyKey(scope="start-instance", key=idempotency_key,
+                                      request_hash=request_hash, resource_id=instance.id))
+    audit.record("instance.started", actor, instance_id=instance.id, process_key=process_key,
+                 version=definition.version, site=site, business_key=business_key)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        raise Conflict("a request with this Idempotency-Key is being processed; retry shortly") from None
+    return instance, True
+
+
+def _replayed(key: str, request_hash: str) -> ProcessInstance | None:
+    stored = db.session.scalar(select(IdempotencyKey).where(IdempotencyKey.scope == "start-instance",
+                                                            IdempotencyKey.key == key))
+    if stored is None:
+        return None
+    if stored.request_hash != request_hash:
+        raise Conflict("this Idempotency-Key was already used for a different request")
+    return db.session.get(ProcessInstance, stored.resource_id)
+
+
+def save_workflow(instance: ProcessInstance, runtime: ProcessRuntime, workflow) -> None:
+    """Store the workflow state and derive the instance columns and human-task rows from it."""
+    now = utcnow()
+    instance.workflow_state = runtime.dump(workflow)
+    instance.variables = _json_safe(runtime.variables(workflow))
+    instance.activities = runtime.active_elements(workflow)
+    if workflow.is_completed():
+        instance.state = "completed"
+        instance.end_event = runtime.end_event(workflow)
+        instance.ended_at = now
+    _sync_tasks(instance, runtime, workflow, now)
+
+
+def _json_safe(variables: dict) -> dict:
+    return json.loads(json.dumps(variables, default=str))
+
+
+def _sync_tasks(instance: ProcessInstance, runtime: ProcessRuntime, workflow, now) -> None:
+    try:
+        ready = {info.spiff_task_id: info for info in runtime.ready_user_tasks(workflow, now)}
+    except ProcessError as exc:
+        raise ProcessFailure(f"the process failed at {exc.element_id}: {exc}", elementId=exc.element_id) from None
+    open_rows = db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                           HumanTask.state == "open")).all()
+    for row in open_rows:
+        if row.spiff_task_id not in ready:
+            row.state = "cancelled"
+            row.completed_at = now
+    known = {row.spiff_task_id for row in open_rows}
+    for task_id, info in ready.items():
+        if task_id in known:
+            continue
+        task = HumanTask(instance_id=instance.id, spiff_task_id=task_id, element_id=info.element_id,
+                         name=info.name, process_key=instance.process_key, business_key=instance.business_key,
+                         site=instance.site, assignee=info.assignee, form_ref=info.form_ref, due_at=info.due_at)
+        task.candidates = ([TaskCandidate(kind="group", value=g) for g in info.candidate_groups]
+                           + [TaskCandidate(kind="user", value=u) for u in info.candidate_users])
+        db.session.add(task)
+
+
+# --- reading ----------------------------------------------------------------
+
+def get_instance(instance_id: str) -> ProcessInstance:
+    instance = db.session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFound(f"process instance {instance_id} does not exist")
+    return instance
+
+
+def search_instances(process_key=None, site=None, state=None, business_key=None, limit=100, offset=0):
+    query = select(ProcessInstance).order_by(ProcessInstance.started_at.desc())
+    if process_key:
+        query = query.where(ProcessInstance.process_key == process_key)
+    if site:
+        query = query.where(ProcessInstance.site == site)
+    if state:
+        query = query.where(ProcessInstance.state == state)
+    if business_key:
+        query = query.where(ProcessInstance.business_key == business_key)
+    return list(db.session.scalars(query.limit(limit).offset(offset)))
+
+
+def definition_of(instance: ProcessInstance) -> ProcessDefinition:
+    return instance.definition

@@ -1,0 +1,24 @@
+"""Helpers the tests share: where the sample files are, and how to upload them."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROCESSES = ROOT / "processes"
+FORMS = ROOT / "forms"
+
+
+
+def folder_files(folder: Path, forms_dir: Path = FORMS) -> dict[str, bytes]:
+    """A process folder's files plus the forms it references, as the CLI collects them."""
+    from runner.services.deployments import read_folder
+    return read_folder(folder, forms_dir)
+
+
+def upload(client, files: dict[str, bytes], name: str | None = None, user: str = "analyst"):
+    data = {"files": [(io.BytesIO(content), filename) for filename, content in files.items()]}
+    if name:
+        data["name"] = name
+    return client.post("/api/v1/deployments", data=data, content_type="multipart/form-data",
+                       headers={"X-Lanes-User": user})

@@ -1,0 +1,202 @@
+"""Issue 2 through HTTP on SQLite: deploy, start, task list, claim, complete, versions, 422s."""
+from __future__ import annotations
+
+from tests.helpers import PROCESSES, folder_files, upload
+
+ANALYST = {"X-Lanes-User": "analyst"}
+ALICE = {"X-Lanes-User": "alice"}
+BOB = {"X-Lanes-User": "bob"}
+
+
+def start_refund(client, site="NORTH", amount=1800, reason="overpayment", key=None, business_key="ACC-1"):
+    headers = dict(ALICE)
+    if key:
+        headers["Idempotency-Key"] = key
+    return client.post("/api/v1/process-instances", headers=headers, json={
+        "processKey": "patient_refund", "site": site, "businessKey": business_key,
+        "variables": {"amount": amount, "reason": reason, "patient_account": "PA-100"}})
+
+
+def only_task(client, instance_id):
+    tasks = client.get(f"/api/v1/tasks?instanceId={instance_id}").get_json()
+    assert len(tasks) == 1, tasks
+    return tasks[0]
+
+
+def test_deploy_then_identical_redeploy_is_a_no_op(client):
+    first = upload(client, folder_files(PROCESSES / "patient_refund"))
+    assert first.status_code == 201, first.get_json()
+    body = first.get_json()
+    assert body["created"] is True
+    assert [(d["processKey"], d["version"]) for d in body["processDefinitions"]] == [("patient_refund", 1)]
+    assert {"patient_refund.bpmn", "refund_approval.dmn", "refund_first_approval.form"} <= set(body["files"])
+
+    again = upload(client, folder_files(PROCESSES / "patient_refund"))
+    assert again.status_code == 200
+    assert again.get_json()["created"] is False
+    assert again.get_json()["id"] == body["id"]
+    assert len(client.get("/api/v1/process-definitions").get_json()) == 1
+
+
+def test_north_refund_of_1800_goes_to_the_dmn_group_and_completes(client, deploy_refund):
+    deploy_refund()
+    response = start_refund(client)
+    assert response.status_code == 201, response.get_json()
+    instance = response.get_json()
+    assert instance["state"] == "running"
+    assert instance["version"] == 1
+    assert instance["currentActivities"] == ["first_approval"]
+    assert instance["variables"]["approval"]["approver_group"] == "north_finance"
+
+    listed = client.get("/api/v1/tasks?site=NORTH&candidateGroup=north_finance").get_json()
+    assert [t["instanceId"] for t in listed] == [instance["id"]]
+    assert client.get("/api/v1/tasks?candidateGroup=north_billing").get_json() == []
+    assert client.get("/api/v1/tasks?site=SOUTH").get_json() == []
+    task = listed[0]
+    assert task["elementId"] == "first_approval" and task["dueAt"] is not None
+    assert task["candidateGroups"] == ["north_finance"]
+
+    claimed = client.post(f"/api/v1/tasks/{task['id']}/claim", headers=ALICE, json={})
+    assert claimed.status_code == 200 and claimed.get_json()["assignee"] == "alice"
+    assert client.post(f"/api/v1/tasks/{task['id']}/claim", headers=BOB, json={}).status_code == 409
+    assert client.get("/api/v1/tasks?assignee=alice").get_json()[0]["id"] == task["id"]
+
+    done = client.post(f"/api/v1/tasks/{task['id']}/complete", headers=ALICE,
+                       json={"variables": {"decision": "approve", "comment": "verified overpayment"}})
+    assert done.status_code == 200, done.get_json()
+    # 1,800 at NORTH needs a second approval (DMN rule 2)
+    second = only_task(client, instance["id"])
+    assert second["elementId"] == "second_approval"
+    assert second["candidateGroups"] == ["refund_controllers"]
+
+    done = client.post(f"/api/v1/tasks/{second['id']}/complete", headers=BOB,
+                       json={"variables": {"second_decision": "approve", "second_comment": "ok"}})
+    assert done.status_code == 200, done.get_json()
+    final = client.get(f"/api/v1/process-instances/{instance['id']}").get_json()
+    assert final["state"] == "completed"
+    assert final["endEvent"] == "refund_approved"
+    assert final["variables"]["outcome"] == "approved"
+    assert final["currentActivities"] == [] and final["openTasks"] == []
+
+    actions = [e["action"] for e in client.get(f"/api/v1/process-instances/{instance['id']}/audit").get_json()]
+    assert actions == ["instance.started", "task.claimed", "task.completed", "task.completed", "instance.completed"]
+
+
+def test_small_refund_elsewhere_takes_the_default_row_and_a_rejection_ends_it(client, deploy_refund):
+    deploy_refund()
+    instance = start_refund(client, site="WEST", amount=120).get_json()
+    task = only_task(client, instance["id"])
+    assert task["candidateGroups"] == ["billing_office"]
+    done = client.post(f"/api/v1/tasks/{task['id']}/complete", headers=ALICE,
+                       json={"variables": {"decision": "reject", "comment": "not a credit balance"}})
+    assert done.status_code == 200
+    final = client.get(f"/api/v1/process-instances/{instance['id']}").get_json()
+    assert (final["state"], final["endEvent"]) == ("completed", "refund_rejected")
+
+
+def test_invalid_form_data_gets_422_with_field_errors_and_changes_nothing(client, deploy_refund):
+    deploy_refund()
+    instance = start_refund(client).get_json()
+    task = only_task(client, instance["id"])
+    before = client.get(f"/api/v1/process-instances/{instance['id']}").get_json()
+
+    response = client.post(f"/api/v1/tasks/{task['id']}/complete", headers=ALICE,
+                           json={"variables": {"decision": "maybe", "approved_amount": -5, "hacker": 1}})
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    problem = response.get_json()
+    assert problem["type"].endswith("/validation-error")
+    assert set(problem["errors"]) >= {"decision", "approved_amount", "comment", "hacker"}
+
+    after = client.get(f"/api/v1/process-instances/{instance['id']}").get_json()
+    assert after == before
+    assert only_task(client, instance["id"])["state"] == "open"
+    actions = [e["action"] for e in client.get(f"/api/v1/process-instances/{instance['id']}/audit").get_json()]
+    assert actions == ["instance.started"]
+
+
+def test_malformed_bpmn_gets_422_naming_the_file(client):
+    files = folder_files(PROCESSES / "patient_refund")
+    files["patient_refund.bpmn"] = files["patient_refund.bpmn"].replace(b"</bpmn:process>", b"", 1)
+    response = upload(client, files)
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    problems = response.get_json()["problems"]
+    assert problems[0]["file"] == "patient_refund.bpmn"
+    assert "well-formed" in problems[0]["message"]
+    assert client.get("/api/v1/deployments").get_json() == []
+
+
+def test_invalid_elements_are_each_named(client, tmp_path):
+    marker = tmp_path / "pwned"
+    files = folder_files(PROCESSES / "patient_refund")
+    bpmn = files["patient_refund.bpmn"].decode()
+    bpmn = bpmn.replace('${decision == "reject"}', f"${{__import__('os').system('touch {marker}')}}")
+    bpmn = bpmn.replace('camunda:formRef="refund_second_approval"', 'camunda:formRef="no_such_form"')
+    bpmn = bpmn.replace('camunda:decisionRef="refund_approval"', 'camunda:decisionRef="no_such_table"')
+    files["patient_refund.bpmn"] = bpmn.encode()
+    response = upload(client, files)
+    assert response.status_code == 422
+    by_element = {p["element_id"]: p["message"] for p in response.get_json()["problems"]}
+    assert "first_rejected" in by_element and "condition" in by_element["first_rejected"]
+    assert "no_such_form" in by_element["second_approval"]
+    assert "no_such_table" in by_element["decide_approval"]
+    assert not marker.exists()
+
+
+def test_unsupported_camunda_extension_is_a_deploy_error(client):
+    files = folder_files(PROCESSES / "patient_refund")
+    files["patient_refund.bpmn"] = files["patient_refund.bpmn"].replace(
+        b'camunda:dueDate="P2D"', b'camunda:dueDate="P2D" camunda:followUpDate="P1D"', 1)
+    response = upload(client, files)
+    assert response.status_code == 422
+    [problem] = response.get_json()["problems"]
+    assert problem["element_id"] == "first_approval" and "followUpDate" in problem["message"]
+
+
+def test_running_instance_keeps_version_1_after_version_2_is_deployed(client, deploy_refund):
+    deploy_refund()
+    old = start_refund(client, business_key="OLD").get_json()
+
+    files = folder_files(PROCESSES / "patient_refund")
+    files["patient_refund.bpmn"] = files["patient_refund.bpmn"].replace(b'name="Approve refund"',
+                                                                        b'name="Review refund"')
+    v2 = deploy_refund(files)
+    assert v2["created"] is True
+    assert [(d["processKey"], d["version"]) for d in v2["processDefinitions"]] == [("patient_refund", 2)]
+
+    new = start_refund(client, business_key="NEW").get_json()
+    assert new["version"] == 2
+    assert only_task(client, new["id"])["name"] == "Review refund"
+    old_task = only_task(client, old["id"])
+    assert old_task["name"] == "Approve refund"
+
+    client.post(f"/api/v1/tasks/{old_task['id']}/complete", headers=ALICE,
+                json={"variables": {"decision": "reject", "comment": "duplicate request"}})
+    final = client.get(f"/api/v1/process-instances/{old['id']}").get_json()
+    assert (final["state"], final["version"], final["endEvent"]) == ("completed", 1, "refund_rejected")
+
+
+def test_idempotency_key_returns_the_same_instance(client, deploy_refund):
+    deploy_refund()
+    first = start_refund(client, key="req-42")
+    again = start_refund(client, key="req-42")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.get_json()["id"] == again.get_json()["id"]
+    assert len(client.get("/api/v1/process-instances").get_json()) == 1
+    different = start_refund(client, key="req-42", amount=99)
+    assert different.status_code == 409
+    assert different.get_json()["type"].endswith("/conflict")
+
+
+def test_bad_start_requests_get_clear_errors(client, deploy_refund):
+    deploy_refund()
+    unknown = client.post("/api/v1/process-instances", json={"processKey": "nope", "site": "NORTH"})
+    assert unknown.status_code == 404 and "nope" in unknown.get_json()["detail"]
+    no_site = client.post("/api/v1/process-instances", json={"processKey": "patient_refund"})
+    assert no_site.status_code == 422 and "site" in no_site.get_json()["errors"]
+    not_json = client.post("/api/v1/process-instances", data="x", content_type="text/plain")
+    assert not_json.status_code == 422
+    missing = client.get("/api/v1/process-instances/doesnotexist")
+    assert missing.status_code == 404 and missing.mimetype == "application/problem+json"
+    assert client.get("/api/v1/no-such-route").mimetype == "application/problem+json"
