@@ -1,4 +1,5 @@
 """Lanes' persistent state: SQLAlchemy models; schema changes go through Alembic (see migrate.py)."""
+from .accounts import ApiToken, User, UserMembership
 from .audit import AuditEvent, IdempotencyKey
 from .base import db, new_id, utcnow
 from .deployments import Deployment, DeploymentFile, ProcessDefinition
@@ -6,7 +7,7 @@ from .instances import HumanTask, ProcessInstance, TaskCandidate
 from .migrate import upgrade_database
 
 __all__ = [
-    "AuditEvent", "Deployment", "DeploymentFile", "HumanTask", "IdempotencyKey",
-    "ProcessDefinition", "ProcessInstance", "TaskCandidate", "db", "new_id",
+    "ApiToken", "AuditEvent", "Deployment", "DeploymentFile", "HumanTask", "IdempotencyKey",
+    "ProcessDefinition", "ProcessInstance", "TaskCandidate", "User", "UserMembership", "db", "new_id",
     "upgrade_database", "utcnow",
 ]
