@@ -104,18 +104,42 @@ def serve(host, port, workers) -> None:
 
 
 @main.command()
+@click.option("--poll", "poll_seconds", default=0.5, show_default=True, type=float,
+              help="Fallback polling interval in seconds")
+def worker(poll_seconds) -> None:
+    """Run jobs (service calls, timers) from the database until stopped."""
+    import logging
+    import signal
+
+    from .worker import Worker
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    runner = Worker(_app(), poll_seconds=poll_seconds)
+    signal.signal(signal.SIGTERM, lambda *_: runner.stop())
+    try:
+        runner.run_forever()
+    except KeyboardInterrupt:
+        runner.stop()
+
+
+@main.command()
 @click.option("--processes", "processes_dir", type=click.Path(path_type=Path), default=Path("processes"),
               show_default=True)
 @click.option("--forms-dir", type=click.Path(path_type=Path), default=Path("forms"), show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 def run(processes_dir, forms_dir, host, port) -> None:
-    """Migrate the database, deploy every process folder, and serve (what `make run` does)."""
+    """Migrate the database, deploy every process folder, start a worker, and serve (what `make run` does)."""
+    import subprocess
     upgrade_database(database_url())
     folders = sorted(p for p in processes_dir.iterdir() if p.is_dir()) if processes_dir.is_dir() else []
     deploy_folders(folders, forms_dir)
+    worker_process = subprocess.Popen([sys.executable, "-m", "runner.cli", "worker"])
     from .server import serve as run_server
-    run_server(host, port, 2)
+    try:
+        run_server(host, port, 2)
+    finally:
+        worker_process.terminate()
+        worker_process.wait(timeout=10)
 
 
 if __name__ == "__main__":

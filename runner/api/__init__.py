@@ -10,7 +10,7 @@ api.register_error_handler(ServiceError, from_service_error)
 api.register_error_handler(HTTPException, from_http_error)
 api.register_error_handler(Exception, from_unexpected)
 
-from . import routes  # noqa: E402,F401  (registers the routes on the blueprint)
+from . import incidents, routes  # noqa: E402,F401  (registers the routes on the blueprint)
 
 
 def api_not_found(exc: HTTPException):

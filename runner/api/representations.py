@@ -46,3 +46,16 @@ def audit_json(event) -> dict:
     return {"id": event.id, "at": _time(event.at), "actor": event.actor, "action": event.action,
             "instanceId": event.instance_id, "taskId": event.task_id, "deploymentId": event.deployment_id,
             "details": event.details}
+
+
+def incident_json(incident) -> dict:
+    return {"id": incident.id, "state": incident.state, "kind": incident.kind, "instanceId": incident.instance_id,
+            "jobId": incident.job_id, "elementId": incident.element_id, "processKey": incident.process_key,
+            "site": incident.site, "message": incident.message, "createdAt": _time(incident.created_at),
+            "resolvedAt": _time(incident.resolved_at), "resolvedBy": incident.resolved_by}
+
+
+def job_json(job) -> dict:
+    return {"id": job.id, "kind": job.kind, "state": job.state, "elementId": job.element_id, "topic": job.topic,
+            "dueAt": _time(job.due_at), "attempts": job.attempts, "maxAttempts": job.max_attempts,
+            "lockedBy": job.locked_by, "lockedUntil": _time(job.locked_until), "lastError": job.last_error}

@@ -9,9 +9,12 @@ from SpiffWorkflow.bpmn.parser import BpmnValidator
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
+import adapters
+
 from . import dmn, expressions, forms
 from .camunda import BPMN_NS, ElementConfig, read_element_configs
-from .duedates import check_due_date
+from .duedates import check_due_date, parse_duration
+from .retry import parse_retry_cycle
 from .problems import DeploymentInvalid, Problem
 from .specs import LanesParser
 from .xmlsafe import parse_xml
@@ -194,9 +197,17 @@ def _check_elements(filename, tree, configs, result) -> list[Problem]:
         if script is not None and script.text:
             check_expr(task.get("id"), script.text, mode="exec", what="script")
 
+    for timer in tree.iterfind(".//bpmn:timerEventDefinition", ns):
+        problems.extend(_check_timer(filename, timer))
+
     for element_id, config in configs.items():
+        if config.retry_cycle is not None:
+            try:
+                parse_retry_cycle(config.retry_cycle)
+            except ValueError as exc:
+                problems.append(Problem(filename, element_id, f"camunda:failedJobRetryTimeCycle {exc}"))
         for name, expr in {**config.inputs, **config.outputs}.items():
-            if expr:
+            if expr.strip().startswith(("${", "#{")):  # anything else is a literal string
                 check_expr(element_id, expr, what=f"mapping '{name}'")
         if config.tag == "userTask":
             problems.extend(_check_user_task(filename, config, result, check_expr))
@@ -207,16 +218,59 @@ def _check_elements(filename, tree, configs, result) -> list[Problem]:
             mode = config.get("mapDecisionResult")
             if mode and mode not in dmn.MAP_MODES:
                 problems.append(Problem(filename, element_id, f"mapDecisionResult '{mode}' is not one of {', '.join(dmn.MAP_MODES)}"))
+        elif config.tag == "serviceTask":
+            problems.extend(_check_service_task(filename, config))
         elif config.tag in UNSUPPORTED_TAGS:
             problems.append(Problem(filename, element_id, UNSUPPORTED_TAGS[config.tag]))
     return problems
 
 
 UNSUPPORTED_TAGS = {
-    "serviceTask": 'service tasks are not supported yet',
     "sendTask": "send tasks are not supported",
     "complexGateway": "complex gateways are not supported",
 }
+
+
+def _check_service_task(filename, config) -> list[Problem]:
+    """The topic must name a known adapter operation, and every required input must be mapped."""
+    if config.get("type") != "external" or not config.get("topic"):
+        return [Problem(filename, config.element_id,
+                        'a service task needs camunda:type="external" and a camunda:topic such as erp.post_journal_entry')]
+    topic = config.get("topic")
+    contracts = adapters.contracts()
+    if topic not in contracts:
+        return [Problem(filename, config.element_id,
+                        f"camunda:topic '{topic}' is not an adapter operation; known: {', '.join(contracts.topics())}")]
+    operation = contracts.operation(topic)
+    declared = {field.name for field in operation.inputs}
+    problems = [Problem(filename, config.element_id, f"input '{name}' is not an input of {topic}")
+                for name in sorted(set(config.inputs) - declared)]
+    problems += [Problem(filename, config.element_id, f"{topic} needs input '{field.name}': map it with camunda:inputParameter")
+                 for field in operation.inputs if field.required and field.name not in config.inputs]
+    return problems
+
+
+def _check_timer(filename, timer) -> list[Problem]:
+    owner = timer.getparent().get("id")
+    for kind in ("timeDuration", "timeDate", "timeCycle"):
+        node = timer.find(f"bpmn:{kind}", {"bpmn": BPMN_NS})
+        if node is None:
+            continue
+        text = (node.text or "").strip()
+        if text.startswith(("${", "#{")):
+            try:
+                expressions.check(text)
+            except expressions.ExpressionError as exc:
+                return [Problem(filename, owner, f"timer expression '{text}' is invalid: {exc}")]
+            return []
+        if kind == "timeDuration" and parse_duration(text) is None:
+            return [Problem(filename, owner, f"timer duration '{text}' is not an ISO 8601 duration such as PT5M")]
+        if kind == "timeCycle" and not text.upper().startswith("R"):
+            return [Problem(filename, owner, f"timer cycle '{text}' is not an ISO 8601 repetition such as R3/PT10M")]
+        if kind == "timeDate" and check_due_date(text):
+            return [Problem(filename, owner, f"timer date '{text}' is not an ISO 8601 date-time")]
+        return []
+    return [Problem(filename, owner, "a timer needs a timeDuration, timeDate or timeCycle")]
 
 
 def _check_user_task(filename, config, result, check_expr) -> list[Problem]:

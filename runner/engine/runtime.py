@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition, TimeDateEventDefinition,
+                                                              TimerEventDefinition)
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
+from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskMixin
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
@@ -17,6 +22,7 @@ from .camunda import ElementConfig
 from .definitions import ParsedDeployment, ParsedProcess, form_ref_of
 from .duedates import resolve_due_date
 from .serialization import dump_state, load_state
+from .specs import ExternalTask
 
 
 class ProcessError(Exception):
@@ -37,6 +43,24 @@ class UserTaskInfo:
     assignee: str | None
     form_ref: str | None
     due_at: datetime | None
+
+
+@dataclass
+class PendingJob:
+    """Work a worker must do later: call a service task's adapter, or fire a timer."""
+
+    kind: str  # service | timer
+    spiff_task_id: str
+    element_id: str
+    due_at: datetime
+    topic: str | None = None
+    retry_cycle: str | None = None
+
+
+@dataclass
+class ExternalCall:
+    topic: str
+    inputs: dict
 
 
 class LanesScriptEngine(PythonScriptEngine):
@@ -106,6 +130,78 @@ class ProcessRuntime:
             raise self._process_error(exc) from None
         self.advance(workflow)
 
+    def _external_task(self, workflow: BpmnWorkflow, spiff_task_id: str):
+        task = workflow.get_task_from_id(UUID(spiff_task_id))
+        if task is None or task.state != TaskState.READY or not isinstance(task.task_spec, ExternalTask):
+            raise ProcessError("service task is not waiting for its call")
+        return task
+
+    def external_call(self, workflow: BpmnWorkflow, spiff_task_id: str) -> ExternalCall:
+        """The adapter operation and its inputs: only the explicitly mapped fields leave the instance."""
+        task = self._external_task(workflow, spiff_task_id)
+        config = self.element(task.task_spec.bpmn_id)
+        inputs = {name: self._mapped(expr, task.data, config, name) for name, expr in config.inputs.items()}
+        return ExternalCall(task.task_spec.topic, inputs)
+
+    def complete_external_task(self, workflow: BpmnWorkflow, spiff_task_id: str, outputs: dict) -> None:
+        """Store the mapped outputs, complete the service task and run on."""
+        task = self._external_task(workflow, spiff_task_id)
+        config = self.element(task.task_spec.bpmn_id)
+        context = {**task.data, **outputs}
+        for name, expr in config.outputs.items():
+            task.data[name] = self._mapped(expr, context, config, name)
+        try:
+            task.run()
+        except SpiffWorkflowException as exc:
+            raise self._process_error(exc) from None
+        self.advance(workflow)
+
+    def throw_error(self, workflow: BpmnWorkflow, spiff_task_id: str, code: str, message: str = "") -> bool:
+        """Raise BPMN error `code` at a service task; False when no boundary event catches it."""
+        task = self._external_task(workflow, spiff_task_id)
+        catcher = self._error_catcher(workflow, task, code)
+        if catcher is None:
+            return False
+        task.data["error_code"], task.data["error_message"] = code, message
+        definition = ErrorEventDefinition(catcher.name, code)
+        workflow.top_workflow.catch(BpmnEvent(definition, payload=dict(task.data), target=task.workflow))
+        self.advance(workflow)
+        return True
+
+    @staticmethod
+    def _error_catcher(workflow, task, code):
+        for waiting in workflow.top_workflow.event_manager.tasks.values():
+            definition = getattr(waiting.task_spec, "event_definition", None)
+            if (isinstance(definition, ErrorEventDefinition) and definition.code in (None, code)
+                    and waiting.parent is not None and task in waiting.parent.children):
+                return definition
+        return None
+
+    def _mapped(self, expr: str, context: dict, config: ElementConfig, name: str):
+        """A camunda:inputParameter/outputParameter: `${expression}` or a literal string."""
+        text = (expr or "").strip()
+        if not text.startswith(("${", "#{")):
+            return text
+        try:
+            return expressions.evaluate(text, context)
+        except expressions.ExpressionError as exc:
+            raise ProcessError(f"mapping '{name}' ({text}): {exc}", config.element_id) from None
+
+    def pending_jobs(self, workflow: BpmnWorkflow, now: datetime) -> list[PendingJob]:
+        jobs = []
+        for task in workflow.get_tasks(state=TaskState.READY, manual=True):
+            if isinstance(task.task_spec, ExternalTask):
+                config = self.element(task.task_spec.bpmn_id)
+                jobs.append(PendingJob("service", str(task.id), task.task_spec.bpmn_id, now,
+                                       topic=task.task_spec.topic, retry_cycle=config.retry_cycle))
+        for task in workflow.top_workflow.event_manager.tasks.values():
+            definition = getattr(task.task_spec, "event_definition", None)
+            if isinstance(definition, TimerEventDefinition) and task.state == TaskState.WAITING:
+                due = _timer_due(task, definition)
+                if due is not None:
+                    jobs.append(PendingJob("timer", str(task.id), task.task_spec.bpmn_id, due))
+        return jobs
+
     # --- reading state ---------------------------------------------------------
     def element(self, element_id: str) -> ElementConfig:
         return self.process.elements.get(element_id) or ElementConfig(element_id, "")
@@ -114,6 +210,8 @@ class ProcessRuntime:
         tasks = []
         for task in workflow.get_tasks(state=TaskState.READY, manual=True):
             spec = task.task_spec
+            if not isinstance(spec, UserTaskMixin):
+                continue
             config = self.element(spec.bpmn_id)
             tasks.append(UserTaskInfo(
                 spiff_task_id=str(task.id),
@@ -155,7 +253,7 @@ class ProcessRuntime:
         """The instance's current variables: the data of the latest completed task or the workflow's."""
         if workflow.is_completed():
             ends = [t for t in workflow.get_tasks(state=TaskState.COMPLETED) if isinstance(t.task_spec, EndEvent)]
-            source = ends[-1].data if ends else workflow.data
+            source = max(ends, key=lambda t: t.last_state_change).data if ends else workflow.data
             return {**source, **workflow.data}
         ready = workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED)
         if ready:
@@ -165,7 +263,8 @@ class ProcessRuntime:
     @staticmethod
     def active_elements(workflow: BpmnWorkflow) -> list[str]:
         tasks = workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR)
-        return sorted({t.task_spec.bpmn_id for t in tasks if getattr(t.task_spec, "bpmn_id", None)})
+        return sorted({t.task_spec.bpmn_id for t in tasks
+                       if getattr(t.task_spec, "bpmn_id", None) and not isinstance(t.task_spec, BoundaryEvent)})
 
     @staticmethod
     def end_event(workflow: BpmnWorkflow) -> str | None:
@@ -173,7 +272,7 @@ class ProcessRuntime:
             return None
         ends = [t for t in workflow.get_tasks(state=TaskState.COMPLETED)
                 if isinstance(t.task_spec, EndEvent) and t.workflow is workflow]
-        return ends[-1].task_spec.bpmn_id if ends else None
+        return max(ends, key=lambda t: t.last_state_change).task_spec.bpmn_id if ends else None
 
     def _process_error(self, exc: SpiffWorkflowException) -> ProcessError:
         task = getattr(exc, "task", None)
@@ -183,3 +282,17 @@ class ProcessRuntime:
         if notes:
             message += " (" + "; ".join(notes) + ")"
         return ProcessError(message, element_id)
+
+
+def _timer_due(task, definition) -> datetime | None:
+    """When a waiting timer fires, as naive UTC; Spiff stores it on the task once it has looked."""
+    value = task._get_internal_data("event_value")
+    if value is None:
+        return None
+    if isinstance(definition, CycleTimerEventDefinition):
+        due = datetime.fromisoformat(value["next"])
+    elif isinstance(definition, TimeDateEventDefinition):
+        due = TimerEventDefinition.parse_time_or_duration(value)
+    else:
+        due = TimerEventDefinition.get_datetime(value)
+    return due.astimezone(timezone.utc).replace(tzinfo=None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
 from SpiffWorkflow.camunda.parser import CamundaParser
+from SpiffWorkflow.camunda.parser import event_parsers as camunda_events
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser
 
 
@@ -46,3 +47,67 @@ class DecisionTaskParser(CamundaTaskParser):
 class LanesParser(CamundaParser):
     OVERRIDE_PARSER_CLASSES = dict(CamundaParser.OVERRIDE_PARSER_CLASSES)
     OVERRIDE_PARSER_CLASSES[full_tag("businessRuleTask")] = (DecisionTaskParser, DecisionTask)
+
+
+# --- service tasks bound to adapters ------------------------------------------
+
+class ExternalTask(BpmnSpecMixin):
+    """A service task with camunda:type="external": run by a worker as a job, never inline.
+
+    It is `manual` so SpiffWorkflow's engine steps stop at it, as they stop at user tasks.
+    """
+
+    def __init__(self, wf_spec, bpmn_id, topic, **kwargs):
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.topic = topic
+        self.manual = True
+
+
+class ExternalTaskParser(CamundaTaskParser):
+    def create_task(self):
+        kind = self.node.get(f"{{{CAMUNDA_MODEL_NS}}}type")
+        topic = self.node.get(f"{{{CAMUNDA_MODEL_NS}}}topic")
+        if kind != "external" or not topic:
+            self.raise_validation_exception(
+                'A service task needs camunda:type="external" and a camunda:topic naming an adapter operation')
+        return ExternalTask(self.spec, self.bpmn_id, topic=topic, **self.bpmn_attributes)
+
+
+# --- timers: Camunda writes literal ISO values, Spiff evaluates expressions --------
+
+def timer_expression(text: str | None) -> str:
+    """`PT5M` or `2026-12-01T09:00` become string literals; `${expr}` stays an expression."""
+    value = (text or "").strip()
+    if value.startswith(("${", "#{")):
+        return value
+    return repr(value)
+
+
+class _TimerLiterals:
+    def parse_timer_event(self, event):
+        definition = super().parse_timer_event(event)
+        definition.expression = timer_expression(definition.expression)
+        return definition
+
+
+class StartEventParser(_TimerLiterals, camunda_events.CamundaStartEventParser):
+    pass
+
+
+class IntermediateCatchEventParser(_TimerLiterals, camunda_events.CamundaIntermediateCatchEventParser):
+    pass
+
+
+class BoundaryEventParser(_TimerLiterals, camunda_events.CamundaBoundaryEventParser):
+    pass
+
+
+def _override(tag: str, parser_cls, spec_cls=None):
+    _, current_spec = LanesParser.OVERRIDE_PARSER_CLASSES[full_tag(tag)]
+    LanesParser.OVERRIDE_PARSER_CLASSES[full_tag(tag)] = (parser_cls, spec_cls or current_spec)
+
+
+LanesParser.OVERRIDE_PARSER_CLASSES[full_tag("serviceTask")] = (ExternalTaskParser, ExternalTask)
+_override("startEvent", StartEventParser)
+_override("intermediateCatchEvent", IntermediateCatchEventParser)
+_override("boundaryEvent", BoundaryEventParser)

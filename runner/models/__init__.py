@@ -4,10 +4,11 @@ from .audit import AuditEvent, IdempotencyKey
 from .base import db, new_id, utcnow
 from .deployments import Deployment, DeploymentFile, ProcessDefinition
 from .instances import HumanTask, ProcessInstance, TaskCandidate
+from .jobs import Incident, Job
 from .migrate import upgrade_database
 
 __all__ = [
-    "ApiToken", "AuditEvent", "Deployment", "DeploymentFile", "HumanTask", "IdempotencyKey",
+    "ApiToken", "AuditEvent", "Deployment", "DeploymentFile", "HumanTask", "IdempotencyKey", "Incident", "Job",
     "ProcessDefinition", "ProcessInstance", "TaskCandidate", "User", "UserMembership", "db", "new_id",
     "upgrade_database", "utcnow",
 ]

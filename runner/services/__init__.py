@@ -1,6 +1,6 @@
 """The only code that changes state: one transaction per call, audit row included."""
-from . import audit, deployments, instances, tasks
+from . import audit, deployments, incidents, instances, jobs, tasks
 from .errors import Conflict, Forbidden, Invalid, NotFound, ProcessFailure, ServiceError
 
 __all__ = ["Conflict", "Forbidden", "Invalid", "NotFound", "ProcessFailure", "ServiceError",
-           "audit", "deployments", "instances", "tasks"]
+           "audit", "deployments", "incidents", "instances", "jobs", "tasks"]

@@ -119,28 +119,22 @@ def latest_definition(process_key: str) -> ProcessDefinition:
     return definition
 
 
-# --- parsed deployments, cached per process (immutable, so never stale) -------
+# --- parsed deployments, cached by content hash (immutable, so never stale) -----
 
-_cache: dict[int, ParsedDeployment] = {}
+_cache: dict[str, ParsedDeployment] = {}
 _cache_lock = threading.Lock()
 
 
-def _cache_put(deployment_id: int, parsed: ParsedDeployment) -> None:
+def parsed_deployment(deployment: Deployment) -> ParsedDeployment:
     with _cache_lock:
-        _cache[deployment_id] = parsed
-
-
-def parsed_deployment(deployment_id: int) -> ParsedDeployment:
-    with _cache_lock:
-        parsed = _cache.get(deployment_id)
+        parsed = _cache.get(deployment.content_hash)
     if parsed is None:
-        files = {f.filename: f.content for f in db.session.scalars(
-            select(DeploymentFile).where(DeploymentFile.deployment_id == deployment_id))}
-        parsed = parse_deployment(files)
-        _cache_put(deployment_id, parsed)
+        parsed = parse_deployment({f.filename: f.content for f in deployment.files})
+        with _cache_lock:
+            _cache[deployment.content_hash] = parsed
     return parsed
 
 
 def runtime_for(definition: ProcessDefinition) -> ProcessRuntime:
-    parsed = parsed_deployment(definition.deployment_id)
+    parsed = parsed_deployment(definition.deployment)
     return ProcessRuntime(parsed.processes[definition.process_key], parsed)

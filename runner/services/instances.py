@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..engine import ProcessError, ProcessRuntime
 from ..models import HumanTask, IdempotencyKey, ProcessDefinition, ProcessInstance, TaskCandidate, db, utcnow
-from . import audit, deployments
+from . import audit, deployments, jobs
 from .errors import Conflict, Invalid, NotFound, ProcessFailure
 from .transaction import transactional
 
@@ -98,6 +98,7 @@ def save_workflow(instance: ProcessInstance, runtime: ProcessRuntime, workflow) 
         instance.end_event = runtime.end_event(workflow)
         instance.ended_at = now
     _sync_tasks(instance, runtime, workflow, now)
+    jobs.sync_jobs(instance, runtime, workflow, now)
 
 
 def _json_safe(variables: dict) -> dict:

@@ -56,7 +56,7 @@ def get_task(task_id: str) -> HumanTask:
 def task_form(task: HumanTask) -> Form | None:
     if not task.form_ref:
         return None
-    parsed = deployments.parsed_deployment(task.instance.definition.deployment_id)
+    parsed = deployments.parsed_deployment(task.instance.definition.deployment)
     return parsed.forms.get(task.form_ref)
 
 

@@ -4,9 +4,10 @@ from sqlalchemy import create_engine, pool
 
 from runner.models.base import Base
 import runner.models  # noqa: F401  (registers every table on Base.metadata)
+from adapters.sandbox import metadata as sandbox_metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = [Base.metadata, sandbox_metadata]
 
 
 def run_migrations_offline() -> None:

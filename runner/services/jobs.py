@@ -1,0 +1,260 @@
+"""Jobs: derive them from instance state, claim them safely across workers, run them, retry them.
+
+The database is the source of truth for every job. Claims use FOR UPDATE SKIP LOCKED on
+PostgreSQL and a conditional UPDATE on SQLite; a claim holds a lock until `locked_until`,
+after which any worker may take the job over (a crashed worker loses nothing). Adapter calls
+happen outside any transaction, with an idempotency key that stays the same across retries.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, or_, select, update
+
+import adapters
+
+from ..engine import ProcessError
+from ..engine.retry import max_attempts, wait_after
+from ..models import Incident, Job, ProcessInstance, db, utcnow
+from . import audit, deployments
+from .errors import Conflict
+from .transaction import transactional
+
+log = logging.getLogger("lanes.jobs")
+LOCK_SECONDS = float(os.environ.get("LANES_JOB_LOCK_SECONDS", "60"))
+MAX_ERROR_CHARS = 2000
+
+
+# --- deriving jobs from instance state (called inside the instance's save) -----------
+
+def sync_jobs(instance: ProcessInstance, runtime, workflow, now: datetime) -> None:
+    """Make the job rows match what the workflow waits for: add new ones, drop finished ones."""
+    pending = runtime.pending_jobs(workflow, now) if instance.state == "running" else []
+    wanted = {(p.spiff_task_id, p.kind): p for p in pending}
+    existing = {(j.spiff_task_id, j.kind): j for j in db.session.scalars(
+        select(Job).where(Job.instance_id == instance.id, Job.kind.in_(("service", "timer"))))}
+    for key, job in existing.items():
+        if key not in wanted:
+            db.session.delete(job)
+        elif job.kind == "timer" and job.due_at != wanted[key].due_at:
+            job.due_at = wanted[key].due_at  # a cycle timer moved on to its next date
+    for key, item in wanted.items():
+        if key not in existing:
+            db.session.add(Job(kind=item.kind, instance_id=instance.id, spiff_task_id=item.spiff_task_id,
+                               element_id=item.element_id, topic=item.topic, due_at=item.due_at,
+                               retry_cycle=item.retry_cycle,
+                               max_attempts=max_attempts(item.retry_cycle) if item.kind == "service" else 1))
+
+
+# --- claiming -------------------------------------------------------------------
+
+def _claimable(now: datetime):
+    return (Job.state == "ready") & (Job.due_at <= now) & or_(Job.locked_until.is_(None), Job.locked_until < now)
+
+
+@transactional
+def claim_jobs(worker_id: str, limit: int = 10, lock_seconds: float = LOCK_SECONDS) -> list[int]:
+    """Lock up to `limit` due jobs for this worker; no two workers get the same job."""
+    now = utcnow()
+    lock = {"locked_by": worker_id, "locked_until": now + timedelta(seconds=lock_seconds)}
+    candidates = select(Job.id).where(_claimable(now)).order_by(Job.due_at, Job.id).limit(limit)
+    if db.engine.dialect.name == "postgresql":
+        ids = list(db.session.scalars(candidates.with_for_update(skip_locked=True)))
+        if ids:
+            db.session.execute(update(Job).where(Job.id.in_(ids)).values(**lock))
+        return ids
+    claimed = []
+    for job_id in db.session.scalars(candidates).all():
+        result = db.session.execute(update(Job).where(Job.id == job_id, _claimable(now)).values(**lock))
+        if result.rowcount == 1:
+            claimed.append(job_id)
+    return claimed
+
+
+def next_due_at() -> datetime | None:
+    """When the next ready job falls due (or its lock expires), for the worker's alarm clock."""
+    due = db.session.scalar(select(func.min(func.coalesce(Job.locked_until, Job.due_at)))
+                            .where(Job.state == "ready"))
+    db.session.rollback()
+    return due
+
+
+# --- running --------------------------------------------------------------------
+
+def run_job(job_id: int, worker_id: str, registry: adapters.Registry) -> str:
+    """Run one claimed job; returns what happened (completed, retry, incident, fired, lost)."""
+    job = db.session.get(Job, job_id)
+    if job is None or job.locked_by != worker_id:
+        db.session.rollback()
+        return "lost"
+    if job.kind == "timer":
+        return _with_retries(_fire_timer, job_id, worker_id)
+    return _run_service_job(job, worker_id, registry)
+
+
+def _run_service_job(job: Job, worker_id: str, registry: adapters.Registry) -> str:
+    job_id = job.id
+    instance = job_instance(job)
+    runtime = deployments.runtime_for(instance.definition)
+    try:
+        call = runtime.external_call(runtime.load(instance.workflow_state), job.spiff_task_id)
+    except ProcessError as exc:
+        db.session.rollback()
+        return _failed(job_id, worker_id, f"input mapping failed: {exc}", retryable=False)
+    key = idempotency_key(job)
+    db.session.rollback()  # no transaction stays open while the adapter works
+    try:
+        outputs = registry.call(call.topic, call.inputs, key)
+    except adapters.BusinessError as exc:
+        return _with_retries(_business_error, job_id, worker_id, exc.code, exc.message)
+    except adapters.ContractError as exc:
+        return _failed(job_id, worker_id, f"{call.topic}: {exc}", retryable=False)
+    except Exception as exc:  # transient errors and anything unexpected are retried
+        log.warning("job %s (%s) failed: %s", job_id, call.topic, exc)
+        return _failed(job_id, worker_id, f"{call.topic}: {exc.__class__.__name__}: {exc}", retryable=True)
+    return _with_retries(_succeeded, job_id, worker_id, outputs)
+
+
+def idempotency_key(job: Job) -> str:
+    """Stable for one activity execution: instance + activity + the token that reached it."""
+    return f"{job.instance_id}:{job.element_id}:{job.spiff_task_id}"
+
+
+def job_instance(job: Job) -> ProcessInstance:
+    return db.session.get(ProcessInstance, job.instance_id)
+
+
+def _with_retries(step, job_id, worker_id, *args, attempts=5):
+    """Run a transactional step again when an instance save collided with another writer."""
+    for attempt in range(attempts):
+        try:
+            return step(job_id, worker_id, *args)
+        except Conflict:
+            if attempt == attempts - 1:
+                raise
+    return "lost"
+
+
+def _locked_job(job_id: int, worker_id: str) -> Job | None:
+    job = db.session.get(Job, job_id)
+    return job if job is not None and job.locked_by == worker_id else None
+
+
+def _load_locked(job_id: int, worker_id: str):
+    """(job, instance, runtime, workflow) for a job this worker still holds, else None."""
+    job = _locked_job(job_id, worker_id)
+    if job is None:
+        return None
+    instance = job_instance(job)
+    runtime = deployments.runtime_for(instance.definition)
+    return job, instance, runtime, runtime.load(instance.workflow_state)
+
+
+@transactional
+def _succeeded(job_id: int, worker_id: str, outputs: dict) -> str:
+    from .instances import save_workflow
+    loaded = _load_locked(job_id, worker_id)
+    if loaded is None:
+        return "lost"
+    job, instance, runtime, workflow = loaded
+    actor = f"worker:{worker_id}"
+    try:
+        runtime.complete_external_task(workflow, job.spiff_task_id, outputs)
+    except ProcessError as exc:
+        return _open_incident(job, f"after {job.topic} succeeded: {exc}", "failed-job", actor)
+    audit.record("job.completed", actor, instance_id=instance.id, element_id=job.element_id,
+                 topic=job.topic, attempts=job.attempts + 1, outputs=sorted(outputs))
+    save_workflow(instance, runtime, workflow)
+    return "completed"
+
+
+@transactional
+def _business_error(job_id: int, worker_id: str, code: str, message: str) -> str:
+    from .instances import save_workflow
+    loaded = _load_locked(job_id, worker_id)
+    if loaded is None:
+        return "lost"
+    job, instance, runtime, workflow = loaded
+    actor = f"worker:{worker_id}"
+    try:
+        caught = runtime.throw_error(workflow, job.spiff_task_id, code, message)
+    except ProcessError as exc:
+        return _open_incident(job, f"BPMN error {code}: {exc}", "failed-job", actor)
+    if not caught:
+        return _open_incident(job, f"{job.topic} raised business error {code} ({message}) and no "
+                                   f"error boundary event catches it", "unhandled-error", actor)
+    audit.record("job.bpmn-error", actor, instance_id=instance.id, element_id=job.element_id,
+                 topic=job.topic, code=code)
+    save_workflow(instance, runtime, workflow)
+    return "bpmn-error"
+
+
+@transactional
+def _failed(job_id: int, worker_id: str, error: str, retryable: bool) -> str:
+    job = _locked_job(job_id, worker_id)
+    if job is None:
+        return "lost"
+    job.attempts += 1
+    job.last_error = error[:MAX_ERROR_CHARS]
+    job.locked_by = job.locked_until = None
+    wait = wait_after(job.retry_cycle, job.attempts) if retryable else None
+    if wait is None:
+        return _open_incident(job, error, "failed-job", f"worker:{worker_id}")
+    job.due_at = utcnow() + wait
+    audit.record("job.retry-scheduled", f"worker:{worker_id}", instance_id=job.instance_id,
+                 element_id=job.element_id, attempts=job.attempts, due_at=job.due_at.isoformat(),
+                 error=job.last_error)
+    return "retry"
+
+
+def _open_incident(job: Job, message: str, kind: str, actor: str) -> str:
+    """Park the job and open an incident; the caller's transaction commits both."""
+    instance = job_instance(job)
+    job.state = "failed"
+    job.last_error = message[:MAX_ERROR_CHARS]
+    job.locked_by = job.locked_until = None
+    incident = Incident(instance_id=job.instance_id, job_id=job.id, element_id=job.element_id,
+                        process_key=instance.process_key if instance else None,
+                        site=instance.site if instance else None, kind=kind, message=job.last_error)
+    db.session.add(incident)
+    db.session.flush()
+    audit.record("incident.opened", actor, instance_id=job.instance_id, element_id=job.element_id,
+                 incident_id=incident.id, kind=kind, message=job.last_error)
+    return "incident"
+
+
+@transactional
+def _fire_timer(job_id: int, worker_id: str) -> str:
+    from .instances import save_workflow
+    loaded = _load_locked(job_id, worker_id)
+    if loaded is None:
+        return "lost"
+    job, instance, runtime, workflow = loaded
+    actor = f"worker:{worker_id}"
+    try:
+        runtime.advance(workflow)
+    except ProcessError as exc:
+        return _open_incident(job, f"after timer {job.element_id}: {exc}", "failed-job", actor)
+    lateness = (utcnow() - job.due_at).total_seconds()
+    audit.record("timer.fired", actor, instance_id=instance.id, element_id=job.element_id,
+                 due_at=job.due_at.isoformat(), late_seconds=round(lateness, 3))
+    job.locked_by = job.locked_until = None
+    save_workflow(instance, runtime, workflow)
+    return "fired"
+
+
+# --- reading --------------------------------------------------------------------
+
+def list_jobs(instance_id: str | None = None, state: str | None = None) -> list[Job]:
+    query = select(Job).order_by(Job.due_at)
+    if instance_id:
+        query = query.where(Job.instance_id == instance_id)
+    if state:
+        query = query.where(Job.state == state)
+    return list(db.session.scalars(query))
+
+
+def delete_instance_jobs(instance_id: str) -> None:
+    db.session.execute(delete(Job).where(Job.instance_id == instance_id))

@@ -1,0 +1,278 @@
+"""Issue 3: service tasks, retries, incidents, BPMN errors and timers run as jobs by a worker."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from adapters import build_registry, sandbox
+from runner.models import db
+from runner.worker import Worker
+from tests.helpers import upload
+
+FIXTURES = Path(__file__).parent / "fixtures" / "jobs"
+ADMIN = {"X-Lanes-User": "admin"}
+
+
+def deploy(client, *names):
+    files = {name: (FIXTURES / name).read_bytes() for name in names}
+    response = upload(client, files)
+    assert response.status_code == 201, response.get_json()
+
+
+def start(client, key, **variables):
+    response = client.post("/api/v1/process-instances", headers=ADMIN, json={
+        "processKey": key, "site": "NORTH", "businessKey": "BK-1", "variables": variables})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def instance(client, instance_id):
+    return client.get(f"/api/v1/process-instances/{instance_id}").get_json()
+
+
+def audit_actions(client, instance_id):
+    return [e["action"] for e in client.get(f"/api/v1/process-instances/{instance_id}/audit").get_json()]
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.fixture
+def engine(app):
+    with app.app_context():
+        yield db.engine
+
+
+@pytest.fixture
+def sandbox_registry(engine):
+    return build_registry(engine, env={})
+
+
+@pytest.fixture
+def worker(app, sandbox_registry):
+    return Worker(app, name="test-worker", poll_seconds=0.05, registry=sandbox_registry)
+
+
+@pytest.fixture
+def running_worker(worker):
+    thread = threading.Thread(target=worker.run_forever, daemon=True)
+    thread.start()
+    yield worker
+    worker.stop()
+    thread.join(timeout=5)
+
+
+class Billing:
+    """A real HTTP billing system on 127.0.0.1 that fails on demand and records its effects."""
+
+    def __init__(self):
+        self.fail_with = []          # statuses to answer before succeeding, consumed in order
+        self.always_fail = False
+        self.calls = []              # (idempotency key, body)
+        self.effects = {}            # idempotency key -> refund
+
+        billing = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                key = self.headers["Idempotency-Key"]
+                billing.calls.append((key, body, self.headers["Authorization"]))
+                if billing.always_fail or billing.fail_with:
+                    status = billing.fail_with.pop(0) if billing.fail_with else 503
+                    self.send_response(status)
+                    self.end_headers()
+                    return
+                refund = billing.effects.setdefault(key, {"refund_id": f"RF-{len(billing.effects) + 1}",
+                                                          "status": "issued"})
+                payload = json.dumps(refund).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def billing():
+    server = Billing()
+    yield server
+    server.server.shutdown()
+
+
+@pytest.fixture
+def http_worker(app, engine, billing):
+    registry = build_registry(engine, env={"LANES_ADAPTER_BILLING_URL": billing.url,
+                                           "LANES_ADAPTER_BILLING_TOKEN": "s3cret-token"})
+    return Worker(app, name="http-worker", poll_seconds=0.05, registry=registry)
+
+
+def drain_until(worker, predicate, timeout=10.0):
+    def step():
+        worker.drain()
+        return predicate()
+    return wait_for(step, timeout)
+
+
+def test_service_task_calls_the_adapter_with_only_the_mapped_fields(client, worker, engine):
+    deploy(client, "refund_payout.bpmn")
+    started = start(client, "refund_payout", patient_account="PA-1001", amount=120.5, ssn="123-45-6789")
+    assert started["currentActivities"] == ["issue_refund"]
+    [job] = client.get(f"/api/v1/process-instances/{started['id']}/jobs").get_json()
+    assert (job["kind"], job["topic"], job["maxAttempts"]) == ("service", "billing.issue_refund", 3)
+
+    worker.drain()
+    final = instance(client, started["id"])
+    assert (final["state"], final["endEvent"]) == ("completed", "refunded")
+    [effect] = sandbox.effects(engine, "billing", "issue_refund")
+    assert effect["inputs"] == {"patient_account": "PA-1001", "amount": 120.5, "method": "check"}
+    assert final["variables"]["refund_id"] == effect["outputs"]["refund_id"]
+    assert "job.completed" in audit_actions(client, started["id"])
+    assert client.get(f"/api/v1/process-instances/{started['id']}/jobs").get_json() == []
+
+
+def test_two_503s_are_retried_and_the_refund_is_issued_once(client, http_worker, billing):
+    deploy(client, "refund_payout.bpmn")
+    billing.fail_with = [503, 503]
+    started = start(client, "refund_payout", patient_account="PA-1001", amount=80)
+
+    drain_until(http_worker, lambda: instance(client, started["id"])["state"] == "completed")
+    assert len(billing.calls) == 3
+    assert len({key for key, _, _ in billing.calls}) == 1, "every attempt carries the same idempotency key"
+    assert all(auth == "Bearer s3cret-token" for _, _, auth in billing.calls)
+    assert len(billing.effects) == 1
+    actions = audit_actions(client, started["id"])
+    assert actions.count("job.retry-scheduled") == 2 and actions.count("job.completed") == 1
+    assert "s3cret-token" not in json.dumps(client.get(f"/api/v1/process-instances/{started['id']}/audit").get_json())
+
+
+def test_exhausted_retries_open_an_incident_that_an_admin_retry_resolves(client, http_worker, billing):
+    deploy(client, "refund_payout.bpmn")
+    billing.always_fail = True
+    started = start(client, "refund_payout", patient_account="PA-1001", amount=80)
+
+    incidents = drain_until(http_worker, lambda: client.get("/api/v1/incidents").get_json())
+    assert len(billing.calls) == 3
+    [incident] = incidents
+    assert (incident["instanceId"], incident["elementId"], incident["kind"]) == (started["id"], "issue_refund", "failed-job")
+    assert "503" in incident["message"] or "Transient" in incident["message"]
+    assert instance(client, started["id"])["currentActivities"] == ["issue_refund"]
+    [job] = client.get(f"/api/v1/process-instances/{started['id']}/jobs").get_json()
+    assert (job["state"], job["attempts"]) == ("failed", 3)
+
+    billing.always_fail = False
+    retried = client.post(f"/api/v1/incidents/{incident['id']}/retry", headers=ADMIN)
+    assert retried.status_code == 200 and retried.get_json()["state"] == "resolved"
+    assert client.post(f"/api/v1/incidents/{incident['id']}/retry", headers=ADMIN).status_code == 409
+    drain_until(http_worker, lambda: instance(client, started["id"])["state"] == "completed")
+    assert len(billing.effects) == 1
+    assert client.get("/api/v1/incidents").get_json() == []
+    assert "incident.retried" in audit_actions(client, started["id"])
+
+
+def test_business_error_is_routed_by_the_error_boundary_event(client, worker, engine):
+    deploy(client, "refund_payout.bpmn")
+    started = start(client, "refund_payout", patient_account="PA-1001", amount=0)
+    worker.drain()
+    after = instance(client, started["id"])
+    assert after["currentActivities"] == ["fix_amount"]
+    assert after["variables"]["error_code"] == "INVALID_AMOUNT"
+    [task] = client.get(f"/api/v1/tasks?instanceId={started['id']}").get_json()
+    assert task["candidateGroups"] == ["billing_office"]
+    assert sandbox.effects(engine, "billing", "issue_refund") == []
+    assert client.get("/api/v1/incidents").get_json() == []
+    assert "job.bpmn-error" in audit_actions(client, started["id"])
+
+
+def test_business_error_nobody_catches_opens_an_incident(client, worker, sandbox_registry):
+    deploy(client, "wait_then_post.bpmn")
+    sandbox_registry.adapter("erp").fail_next("post_ar_payment", kind="business", code="PERIOD_CLOSED")
+    started = start(client, "wait_then_post", account="AR-1", amount=10)
+    [timer] = client.get(f"/api/v1/process-instances/{started['id']}/jobs").get_json()
+    assert timer["kind"] == "timer"
+    incidents = drain_until(worker, lambda: client.get("/api/v1/incidents").get_json())
+    assert incidents[0]["kind"] == "unhandled-error" and "PERIOD_CLOSED" in incidents[0]["message"]
+
+
+def test_sla_timer_escalates_without_cancelling_the_user_task(client, running_worker, engine):
+    deploy(client, "sla_escalation.bpmn")
+    started = start(client, "sla_escalation", hard_deadline="PT1H")
+    timers = [j for j in client.get(f"/api/v1/process-instances/{started['id']}/jobs").get_json()]
+    assert sorted(j["elementId"] for j in timers) == ["hard_deadline", "sla_breached"]
+
+    wait_for(lambda: sandbox.effects(engine, "notify", "send_email"))
+    [email] = sandbox.effects(engine, "notify", "send_email")
+    assert email["inputs"]["body"] == "Claim BK-1 is overdue"
+    [task] = client.get(f"/api/v1/tasks?instanceId={started['id']}").get_json()
+    assert task["elementId"] == "review" and task["state"] == "open"
+
+    done = client.post(f"/api/v1/tasks/{task['id']}/complete", headers=ADMIN, json={"variables": {}})
+    assert done.status_code == 200, done.get_json()
+    final = wait_for(lambda: (i := instance(client, started["id"]))["state"] == "completed" and i)
+    assert final["endEvent"] == "done"
+    assert client.get(f"/api/v1/process-instances/{started['id']}/jobs").get_json() == []
+    assert "timer.fired" in audit_actions(client, started["id"])
+
+
+def test_interrupting_timer_cancels_the_user_task(client, running_worker):
+    deploy(client, "sla_escalation.bpmn")
+    started = start(client, "sla_escalation", hard_deadline="PT0.3S")
+    final = wait_for(lambda: (i := instance(client, started["id"]))["state"] == "completed" and i)
+    assert final["endEvent"] == "expired"
+    assert client.get(f"/api/v1/tasks?instanceId={started['id']}").get_json() == []
+    cancelled = client.get(f"/api/v1/tasks?instanceId={started['id']}&state=cancelled").get_json()
+    assert [t["elementId"] for t in cancelled] == ["review"]
+
+
+def test_intermediate_timer_waits_then_the_process_goes_on(client, running_worker, engine):
+    deploy(client, "wait_then_post.bpmn")
+    started = start(client, "wait_then_post", account="AR-7", amount=42)
+    assert started["currentActivities"] == ["cool_off"]
+    final = wait_for(lambda: (i := instance(client, started["id"]))["state"] == "completed" and i, timeout=15)
+    assert final["endEvent"] == "posted"
+    [payment] = sandbox.effects(engine, "erp", "post_ar_payment")
+    assert payment["inputs"] == {"account": "AR-7", "amount": 42, "reference": "BK-1", "site": "NORTH"}
+    fired = [e for e in client.get(f"/api/v1/process-instances/{started['id']}/audit").get_json()
+             if e["action"] == "timer.fired"]
+    assert len(fired) == 1 and fired[0]["details"]["late_seconds"] >= 0
+
+
+@pytest.mark.parametrize("change, element, words", [
+    (('camunda:topic="billing.issue_refund"', 'camunda:topic="billing.print_money"'), "issue_refund", "print_money"),
+    (('<camunda:inputParameter name="amount">${amount}</camunda:inputParameter>', ""), "issue_refund", "needs input 'amount'"),
+    (("R3/PT0.2S", "three times"), "issue_refund", "failedJobRetryTimeCycle"),
+    (('camunda:type="external" ', ""), "issue_refund", 'camunda:type="external"'),
+])
+def test_bad_service_task_configuration_is_a_deploy_error(client, change, element, words):
+    bpmn = (FIXTURES / "refund_payout.bpmn").read_text().replace(*change)
+    response = upload(client, {"refund_payout.bpmn": bpmn.encode()})
+    assert response.status_code == 422
+    problems = response.get_json()["problems"]
+    assert any(p["element_id"] == element and words in p["message"] for p in problems), problems
+
+
+def test_bad_timer_is_a_deploy_error(client):
+    bpmn = (FIXTURES / "wait_then_post.bpmn").read_text().replace("<bpmn:timeDuration>PT1S", "<bpmn:timeDuration>soon")
+    response = upload(client, {"wait_then_post.bpmn": bpmn.encode()})
+    assert response.status_code == 422
+    [problem] = response.get_json()["problems"]
+    assert problem["element_id"] == "cool_off" and "soon" in problem["message"]
