@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 from SpiffWorkflow.bpmn.parser import BpmnValidator
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 import adapters
@@ -17,6 +18,7 @@ from .duedates import check_due_date, parse_duration
 from .retry import parse_retry_cycle
 from .problems import DeploymentInvalid, Problem
 from .specs import LanesParser
+from .start_timers import StartTimer, check_start_timer, read_start_timer
 from .xmlsafe import parse_xml
 
 KINDS = {".bpmn": "bpmn", ".bpmn20.xml": "bpmn", ".dmn": "dmn", ".form": "form"}
@@ -32,6 +34,7 @@ class ParsedProcess:
     spec: object
     subprocess_specs: dict
     elements: dict[str, ElementConfig]
+    start_timer: StartTimer | None = None
 
 
 @dataclass
@@ -163,16 +166,36 @@ def _build_processes(parser, configs, result, problems):
             problems.append(_from_validation(exc, filename) if isinstance(exc, ValidationException)
                             else Problem(filename, key, str(exc)))
             continue
+        for each in (spec, *subprocess_specs.values()):
+            _connect_loop_tasks(each)
         elements = {}
         for file_configs in configs.values():
             elements.update(file_configs)
         name = process_parser.node.get("name") or key
-        result.processes[key] = ParsedProcess(key, name, filename, spec, subprocess_specs, elements)
+        start_timer = read_start_timer(process_parser.node)
+        if start_timer is not None and (error := check_start_timer(start_timer)):
+            problems.append(Problem(filename, start_timer.element_id, error))
+            continue
+        result.processes[key] = ParsedProcess(key, name, filename, spec, subprocess_specs, elements, start_timer)
     if not result.processes and not problems:
         problems.append(Problem("(deployment)", None, "no executable process (isExecutable=\"true\") found"))
 
 
+def _connect_loop_tasks(spec) -> None:
+    """Wire multi-instance tasks to their children's completion now, as Spiff's spec deserializer
+    does: otherwise only the process that created the children would ever merge them back."""
+    for task_spec in spec.task_specs.values():
+        if isinstance(task_spec, LoopTask):
+            child = spec.task_specs.get(task_spec.task_spec)
+            if child is not None and not child.completed_event.is_connected(task_spec.merge_child):
+                child.completed_event.connect(task_spec.merge_child)
+
+
 # --- element checks -------------------------------------------------------
+
+def _shorten(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
+
 
 def _check_elements(filename, tree, configs, result) -> list[Problem]:
     problems: list[Problem] = []
@@ -181,7 +204,7 @@ def _check_elements(filename, tree, configs, result) -> list[Problem]:
         try:
             expressions.check(text, mode)
         except expressions.ExpressionError as exc:
-            problems.append(Problem(filename, element_id, f"{what} '{text.strip()}' is invalid: {exc}"))
+            problems.append(Problem(filename, element_id, f"{what} '{_shorten(text.strip())}' is invalid: {exc}"))
 
     ns = {"bpmn": BPMN_NS}
     for flow in tree.iterfind(".//bpmn:sequenceFlow", ns):

@@ -5,11 +5,16 @@ files, so these classes need no serializer converters.
 """
 from __future__ import annotations
 
+from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.specs.event_definitions.simple import NoneEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser import event_parsers as camunda_events
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser
+
+from .camunda import BPMN_NS
+from .messages import PlainMessages
 
 
 class DecisionTask(BpmnSpecMixin):
@@ -90,15 +95,27 @@ class _TimerLiterals:
         return definition
 
 
-class StartEventParser(_TimerLiterals, camunda_events.CamundaStartEventParser):
+def is_timer_start(node) -> bool:
+    """A process-level timer start event: Lanes schedules it per version (jobs), not per instance."""
+    parent = node.getparent()
+    return (parent is not None and etree.QName(parent).localname == "process"
+            and node.find(f"{{{BPMN_NS}}}timerEventDefinition") is not None)
+
+
+class StartEventParser(_TimerLiterals, PlainMessages, camunda_events.CamundaStartEventParser):
+    def create_task(self):
+        if is_timer_start(self.node):  # the instance itself starts at once; the timer made it start
+            task = self._create_task(NoneEventDefinition())
+            self.spec.start.connect(task)
+            return task
+        return super().create_task()
+
+
+class IntermediateCatchEventParser(_TimerLiterals, PlainMessages, camunda_events.CamundaIntermediateCatchEventParser):
     pass
 
 
-class IntermediateCatchEventParser(_TimerLiterals, camunda_events.CamundaIntermediateCatchEventParser):
-    pass
-
-
-class BoundaryEventParser(_TimerLiterals, camunda_events.CamundaBoundaryEventParser):
+class BoundaryEventParser(_TimerLiterals, PlainMessages, camunda_events.CamundaBoundaryEventParser):
     pass
 
 
