@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from . import config
 from .models import db
+
+csrf = CSRFProtect()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -16,6 +19,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _csrf_failed(exc: CSRFError):
+    from flask import render_template
+    return render_template("csrf_failed.html", reason=exc.description), 400
+
+
+def _common_headers(response):
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -28,7 +42,13 @@ def create_app(overrides: dict | None = None) -> Flask:
             event.listen(engine, "connect", _sqlite_pragmas)
 
     from .api import api, api_not_found
+    from .web import web
+    csrf.init_app(app)
+    csrf.exempt(api)  # the API authenticates every request by header, never by cookie
     app.register_blueprint(api)
+    app.register_blueprint(web)
+    app.register_error_handler(CSRFError, _csrf_failed)
+    app.after_request(_common_headers)
     app.register_error_handler(404, api_not_found)
     app.register_error_handler(405, api_not_found)
     return app

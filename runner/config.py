@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 
@@ -39,6 +40,12 @@ def settings(overrides: dict | None = None) -> dict:
         "MAX_CONTENT_LENGTH": int(os.environ.get("LANES_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)),
         "SECRET_KEY": secret_key(),
         "JSON_SORT_KEYS": False,
+        # web sessions: a signed cookie that scripts cannot read and other sites do not send on POSTs
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": os.environ.get("LANES_SECURE_COOKIES", "").lower() in ("1", "true", "yes"),
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
+        "WTF_CSRF_TIME_LIMIT": 12 * 3600,
     }
     config.update(overrides or {})
     return config

@@ -16,9 +16,10 @@ def folder_files(folder: Path, forms_dir: Path = FORMS) -> dict[str, bytes]:
     return read_folder(folder, forms_dir)
 
 
-def upload(client, files: dict[str, bytes], name: str | None = None, user: str = "analyst"):
+def upload(client, files: dict[str, bytes], name: str | None = None, headers: dict | None = None):
+    """POST a deployment as the client's default user, or with `headers` (e.g. another user's token)."""
     data = {"files": [(io.BytesIO(content), filename) for filename, content in files.items()]}
     if name:
         data["name"] = name
     return client.post("/api/v1/deployments", data=data, content_type="multipart/form-data",
-                       headers={"X-Lanes-User": user})
+                       headers=headers or {})

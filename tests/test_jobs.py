@@ -12,10 +12,11 @@ import pytest
 from adapters import build_registry, sandbox
 from runner.models import db
 from runner.worker import Worker
+from tests.accounts_fixtures import bearer, client, test_users  # noqa: F401  (client: admin by default)
 from tests.helpers import upload
 
 FIXTURES = Path(__file__).parent / "fixtures" / "jobs"
-ADMIN = {"X-Lanes-User": "admin"}
+ADMIN = bearer("admin")
 
 
 def deploy(client, *names):

@@ -1,11 +1,11 @@
 """Issue 2 through HTTP on SQLite: deploy, start, task list, claim, complete, versions, 422s."""
 from __future__ import annotations
 
+from tests.accounts_fixtures import bearer, client, test_users  # noqa: F401  (client: admin by default)
 from tests.helpers import PROCESSES, folder_files, upload
 
-ANALYST = {"X-Lanes-User": "analyst"}
-ALICE = {"X-Lanes-User": "alice"}
-BOB = {"X-Lanes-User": "bob"}
+ALICE = bearer("alice")
+BOB = bearer("bob")
 
 
 def start_refund(client, site="NORTH", amount=1800, reason="overpayment", key=None, business_key="ACC-1"):

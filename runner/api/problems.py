@@ -18,7 +18,10 @@ def problem(status: int, slug: str, title: str, detail: str, **extra) -> Respons
 
 
 def from_service_error(exc: ServiceError) -> Response:
-    return problem(exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
+    response = problem(exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="lanes", Basic realm="lanes"'
+    return response
 
 
 def from_http_error(exc: HTTPException) -> Response:

@@ -3,17 +3,11 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
-from ..services import Invalid, audit, deployments, instances, tasks
+from ..services import Invalid, deployments, instances, tasks
 from . import api
-from .identity import current_user
+from .bodies import json_body
+from .identity import current_principal
 from .representations import audit_json, definition_json, deployment_json, instance_json, task_json
-
-
-def _json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise Invalid("the request body must be a JSON object")
-    return body
 
 
 def _int_arg(name: str, default: int, maximum: int) -> int:
@@ -39,7 +33,7 @@ def create_deployment():
             raise Invalid("every uploaded file needs a file name")
         files[name] = upload.read()
     name = request.form.get("name") or sorted(files)[0].rsplit(".", 1)[0]
-    result = deployments.deploy(files, name=name, actor=current_user())
+    result = deployments.deploy(files, name=name, actor=current_principal())
     body = deployment_json(result.deployment, result.definitions)
     body["created"] = result.created
     return jsonify(body), 201 if result.created else 200
@@ -64,21 +58,21 @@ def list_definitions():
 
 @api.post("/process-instances")
 def start_instance():
-    body = _json_body()
+    body = json_body()
     key = body.get("processKey")
     if not isinstance(key, str) or not key:
         raise Invalid("processKey is required", errors={"processKey": "Required"})
     instance, created = instances.start_instance(
-        key, body.get("site"), body.get("variables"), actor=current_user(),
+        key, body.get("site"), body.get("variables"), actor=current_principal(),
         business_key=body.get("businessKey"), idempotency_key=request.headers.get("Idempotency-Key"))
-    open_tasks = tasks.list_tasks(tasks.TaskFilter(instance_id=instance.id))
+    open_tasks = tasks.open_tasks(instance.id)
     return jsonify(instance_json(instance, open_tasks)), 201 if created else 200
 
 
 @api.get("/process-instances")
 def search_instances():
     found = instances.search_instances(
-        process_key=request.args.get("processKey"), site=request.args.get("site"),
+        current_principal(), process_key=request.args.get("processKey"), site=request.args.get("site"),
         state=request.args.get("state"), business_key=request.args.get("businessKey"),
         limit=_int_arg("limit", 100, 1000), offset=_int_arg("offset", 0, 10**9))
     return jsonify([instance_json(i) for i in found])
@@ -86,15 +80,14 @@ def search_instances():
 
 @api.get("/process-instances/<instance_id>")
 def get_instance(instance_id: str):
-    instance = instances.get_instance(instance_id)
-    open_tasks = tasks.list_tasks(tasks.TaskFilter(instance_id=instance.id))
+    instance = instances.get_instance(instance_id, current_principal())
+    open_tasks = tasks.open_tasks(instance.id)
     return jsonify(instance_json(instance, open_tasks))
 
 
 @api.get("/process-instances/<instance_id>/audit")
 def instance_audit(instance_id: str):
-    instances.get_instance(instance_id)
-    return jsonify([audit_json(e) for e in audit.history(instance_id)])
+    return jsonify([audit_json(e) for e in instances.instance_history(instance_id, current_principal())])
 
 
 # --- tasks -------------------------------------------------------------------
@@ -107,30 +100,28 @@ def list_tasks():
         process_key=request.args.get("processKey"), state=request.args.get("state", "open") or None,
         instance_id=request.args.get("instanceId"),
         limit=_int_arg("limit", 100, 1000), offset=_int_arg("offset", 0, 10**9))
-    return jsonify([task_json(t) for t in tasks.list_tasks(filters)])
+    return jsonify([task_json(t) for t in tasks.list_tasks(filters, current_principal())])
 
 
 @api.get("/tasks/<task_id>")
 def get_task(task_id: str):
-    task = tasks.get_task(task_id)
+    task = tasks.get_task(task_id, current_principal())
     return jsonify(task_json(task, tasks.task_form(task)))
 
 
 @api.post("/tasks/<task_id>/claim")
 def claim_task(task_id: str):
-    body = request.get_json(silent=True) or {}
-    user = body.get("assignee") if isinstance(body, dict) else None
-    return jsonify(task_json(tasks.claim_task(task_id, user or current_user(), actor=current_user())))
+    assignee = json_body(required=False).get("assignee")
+    return jsonify(task_json(tasks.claim_task(task_id, actor=current_principal(), assignee=assignee)))
 
 
 @api.post("/tasks/<task_id>/unclaim")
 def unclaim_task(task_id: str):
-    return jsonify(task_json(tasks.unclaim_task(task_id, actor=current_user())))
+    return jsonify(task_json(tasks.unclaim_task(task_id, actor=current_principal())))
 
 
 @api.post("/tasks/<task_id>/complete")
 def complete_task(task_id: str):
-    body = _json_body()
-    data = body.get("variables", {})
-    task = tasks.complete_task(task_id, data, actor=current_user())
+    data = json_body().get("variables", {})
+    task = tasks.complete_task(task_id, data, actor=current_principal())
     return jsonify({"task": task_json(task), "instance": instance_json(task.instance)})

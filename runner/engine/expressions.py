@@ -27,6 +27,7 @@ MAX_POWER_EXPONENT = 10_000
 MAX_SEQUENCE_ITEMS = 10_000_000
 MAX_RANGE_ITEMS = 1_000_000
 MAX_SHIFT = 100_000
+MAX_SOURCE_CHARS = 100_000  # one condition, mapping or script
 
 
 class ExpressionError(Exception):
@@ -145,6 +146,13 @@ _FORBIDDEN_WORDS = {
 }
 
 
+# builtins that reach the host or the interpreter: refused by name at deploy time (they are
+# missing at run time anyway), so a diagram that tries them never deploys
+_HOST_BUILTINS = frozenset(("open", "eval", "exec", "compile", "getattr", "setattr", "delattr", "globals",
+                            "locals", "vars", "input", "breakpoint", "help", "memoryview", "type", "object",
+                            "super", "classmethod", "staticmethod", "property", "exit", "quit"))
+
+
 def _forbidden_name(name: str) -> bool:
     return name.startswith("_") and name != "_"
 
@@ -158,6 +166,8 @@ def _check_node(node: ast.AST) -> str | None:
         return f"'{kind}' is not allowed in expressions"
     if isinstance(node, ast.Name) and _forbidden_name(node.id):
         return f"access to '{node.id}' is not allowed"
+    if isinstance(node, ast.Name) and node.id in _HOST_BUILTINS and isinstance(node.ctx, ast.Load):
+        return f"'{node.id}' is not available in expressions"
     if isinstance(node, ast.Attribute):
         if node.attr.startswith("_"):
             return f"access to '{node.attr}' is not allowed"
@@ -260,13 +270,17 @@ def _compile(source: str, mode: str):
     text = normalize(source)
     if not text:
         raise ExpressionError("expression is empty", source)
+    if len(text) > MAX_SOURCE_CHARS:
+        raise ExpressionError(f"expression is longer than {MAX_SOURCE_CHARS:,} characters", source)
     try:
         tree = ast.parse(text, mode=mode)
+        _static_check(tree, source)
+        tree = ast.fix_missing_locations(_Rewriter().visit(tree))
+        return compile(tree, "<expression>", mode)
     except SyntaxError as exc:
         raise ExpressionError(_syntax_message(exc), source) from None
-    _static_check(tree, source)
-    tree = ast.fix_missing_locations(_Rewriter().visit(tree))
-    return compile(tree, "<expression>", mode)
+    except (RecursionError, MemoryError):  # the parser's and compiler's own depth limits
+        raise ExpressionError("expression is nested too deeply", source) from None
 
 
 def check(source: str, mode: str = "eval") -> None:

@@ -22,7 +22,6 @@ Choices worth knowing:
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -30,8 +29,11 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from . import jsonsafe
+
 __all__ = ["FormDefinitionError", "FormField", "Form", "load_form", "validate_submission"]
 
+MAX_FORM_DEPTH = 64  # groups and dynamic lists nest; nothing real comes near this
 _TEXT = {"textfield", "textarea", "filepicker"}
 _CHOICE = {"radio", "select"}
 _MULTI = {"checklist", "taglist"}
@@ -94,7 +96,7 @@ class Form:
 def load_form(data: bytes | str, filename: str) -> Form:
     """Parse and check a form-js schema; raise FormDefinitionError naming the problem."""
     try:
-        schema = json.loads(data)
+        schema = jsonsafe.loads(data, MAX_FORM_DEPTH)
     except (ValueError, UnicodeDecodeError) as exc:
         raise FormDefinitionError(f"{filename}: not valid JSON ({exc})") from None
     if not isinstance(schema, dict):

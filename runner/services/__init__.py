@@ -1,6 +1,7 @@
 """The only code that changes state: one transaction per call, audit row included."""
-from . import audit, deployments, incidents, instances, jobs, tasks
-from .errors import Conflict, Forbidden, Invalid, NotFound, ProcessFailure, ServiceError
+from . import accounts, audit, deployments, incidents, instances, jobs, tasks
+from .accounts import Principal, system_principal
+from .errors import Conflict, Forbidden, Invalid, NotFound, ProcessFailure, ServiceError, Unauthenticated
 
-__all__ = ["Conflict", "Forbidden", "Invalid", "NotFound", "ProcessFailure", "ServiceError",
-           "audit", "deployments", "incidents", "instances", "jobs", "tasks"]
+__all__ = ["Conflict", "Forbidden", "Invalid", "NotFound", "Principal", "ProcessFailure", "ServiceError",
+           "Unauthenticated", "accounts", "audit", "deployments", "incidents", "instances", "jobs", "system_principal", "tasks"]

@@ -1,14 +1,58 @@
-"""The audit trail: one row per state change, written in the same transaction as the change."""
+"""The audit trail: one row per state change, written in the same transaction as the change.
+
+Details never hold secrets: values under names that look secret (password, token, secret,
+apiKey, ...) are masked at any depth before the row is written.
+"""
 from __future__ import annotations
+
+import re
 
 from sqlalchemy import select
 
 from ..models import AuditEvent, db
 
+MASK = "********"
+SECRET_WORDS = {"password", "passwd", "passphrase", "pass", "pwd", "secret", "secrets", "token", "tokens",
+                "apikey", "credential", "credentials", "authorization", "cookie", "privatekey"}
+# words that make a name about a secret rather than the secret: tokenId, hasPassword, passwordChanged
+NOT_SECRET_FIRST = {"has", "is"}
+NOT_SECRET_LAST = {"id", "ids", "name", "prefix", "count", "changed", "at", "set"}
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
-def record(action: str, actor: str, *, instance_id=None, task_id=None, deployment_id=None, **details) -> AuditEvent:
-    event = AuditEvent(action=action, actor=actor, instance_id=instance_id, task_id=task_id,
-                       deployment_id=deployment_id, details=details)
+
+def _words(name: str) -> list[str]:
+    words = [w.lower() for w in _WORD.findall(name)]
+    joined = []  # apiKey / api_key / private-key -> one word
+    for word in words:
+        if joined and joined[-1] in ("api", "private") and word == "key":
+            joined[-1] += word
+        else:
+            joined.append(word)
+    return joined
+
+
+def looks_secret(name) -> bool:
+    """True for names such as password, apiKey, client_secret, X-Auth-Token (not tokenId, hasPassword)."""
+    words = _words(name) if isinstance(name, str) else []
+    if not words or words[0] in NOT_SECRET_FIRST or words[-1] in NOT_SECRET_LAST:
+        return False
+    return any(word in SECRET_WORDS for word in words)
+
+
+def mask_secrets(value):
+    """A copy of `value` in which every value under a secret-looking key is replaced by MASK."""
+    if isinstance(value, dict):
+        return {key: (MASK if looks_secret(key) and item is not None else mask_secrets(item))
+                for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_secrets(item) for item in value]
+    return value
+
+
+def record(action: str, actor, *, instance_id=None, task_id=None, deployment_id=None, **details) -> AuditEvent:
+    """Add an audit row; `actor` is a Principal or a name (only the name is kept)."""
+    event = AuditEvent(action=action, actor=getattr(actor, "username", actor), instance_id=instance_id,
+                       task_id=task_id, deployment_id=deployment_id, details=mask_secrets(details))
     db.session.add(event)
     return event
 

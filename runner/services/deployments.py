@@ -12,7 +12,8 @@ from ..engine import (DeploymentInvalid, ParsedDeployment, ProcessRuntime, file_
                       referenced_forms)
 from ..models import Deployment, DeploymentFile, ProcessDefinition, db
 from . import audit
-from .errors import Invalid, NotFound
+from .accounts import Principal
+from .errors import Forbidden, Invalid, NotFound
 from .transaction import transactional
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -45,8 +46,10 @@ def _check_limits(files: dict[str, bytes]) -> None:
 
 
 @transactional
-def deploy(files: dict[str, bytes], name: str, actor: str) -> DeployResult:
-    """Deploy a set of files; identical content returns the existing deployment unchanged."""
+def deploy(files: dict[str, bytes], name: str, actor: Principal) -> DeployResult:
+    """Deploy a set of files (analysts and admins); identical content returns the existing deployment."""
+    if not actor.is_analyst:
+        raise Forbidden("only analysts and admins may deploy")
     _check_limits(files)
     digest = content_hash(files)
     existing = db.session.scalar(select(Deployment).where(Deployment.content_hash == digest))
@@ -58,7 +61,7 @@ def deploy(files: dict[str, bytes], name: str, actor: str) -> DeployResult:
         raise Invalid(f"the deployment has {len(exc.problems)} problem(s): {exc.problems[0]}",
                       problems=[p.to_dict() for p in exc.problems]) from None
 
-    deployment = Deployment(name=name, content_hash=digest, created_by=actor)
+    deployment = Deployment(name=name, content_hash=digest, created_by=actor.username)
     db.session.add(deployment)
     for filename, data in sorted(files.items()):
         db.session.add(DeploymentFile(deployment=deployment, filename=filename, kind=file_kind(filename),

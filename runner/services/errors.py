@@ -13,6 +13,11 @@ class ServiceError(Exception):
         super().__init__(detail)
 
 
+class Unauthenticated(ServiceError):
+    """No credentials, or credentials that are wrong, revoked or expired."""
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+
 class NotFound(ServiceError):
     status, slug, title = 404, "not-found", "Not found"
 

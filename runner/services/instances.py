@@ -1,4 +1,8 @@
-"""Process instances: start, read, and save workflow state with its derived task rows."""
+"""Process instances: start, read, and save workflow state with its derived task rows.
+
+An admin sees every instance; anyone else only the instances at their sites (another site's
+instance does not exist for them), and starts instances only at their sites.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -11,11 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from ..engine import ProcessError, ProcessRuntime
 from ..models import HumanTask, IdempotencyKey, ProcessDefinition, ProcessInstance, TaskCandidate, db, utcnow
 from . import audit, deployments, jobs
-from .errors import Conflict, Invalid, NotFound, ProcessFailure
+from .accounts import Principal
+from .errors import Conflict, Forbidden, Invalid, NotFound, ProcessFailure
 from .transaction import transactional
 
 SITE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
-MAX_VARIABLES_BYTES = 256 * 1024
+MAX_VARIABLES_BYTES = 256 * 1024      # what one request may pass in
+MAX_STATE_BYTES = 4 * 1024 * 1024     # what an instance may grow to (a script can build large values)
 RESERVED = {"site", "business_key"}
 
 
@@ -31,8 +37,19 @@ def _check_start_input(site, business_key, variables) -> None:
     clash = RESERVED & set(variables)
     if clash:
         raise Invalid(f"variables may not set {', '.join(sorted(clash))}; pass them as fields of the request")
-    if len(json.dumps(variables)) > MAX_VARIABLES_BYTES:
-        raise Invalid(f"variables are larger than {MAX_VARIABLES_BYTES // 1024} KiB")
+    check_variables_size(variables)
+
+
+def check_variables_size(variables: dict, what: str = "variables") -> None:
+    if len(json.dumps(variables, default=str)) > MAX_VARIABLES_BYTES:
+        raise Invalid(f"{what} are larger than {MAX_VARIABLES_BYTES // 1024} KiB")
+
+
+def check_state_size(instance: ProcessInstance) -> None:
+    """Refuse a step after which the instance's stored state is larger than MAX_STATE_BYTES."""
+    if len(instance.workflow_state) > MAX_STATE_BYTES:
+        raise ProcessFailure(f"the instance's data would grow to {len(instance.workflow_state) // 1024:,} KiB, "
+                             f"more than the {MAX_STATE_BYTES // (1024 * 1024)} MiB allowed; nothing was saved")
 
 
 def _request_hash(*parts) -> str:
@@ -40,12 +57,14 @@ def _request_hash(*parts) -> str:
 
 
 @transactional
-def start_instance(process_key: str, site: str, variables: dict | None, actor: str,
+def start_instance(process_key: str, site: str, variables: dict | None, actor: Principal,
                    business_key: str | None = None, idempotency_key: str | None = None
                    ) -> tuple[ProcessInstance, bool]:
     """Start the latest version of `process_key`; returns (instance, created)."""
     variables = {} if variables is None else variables
     _check_start_input(site, business_key, variables)
+    if not actor.sees_site(site):
+        raise Forbidden(f"you may not start instances at site {site}")
     request_hash = _request_hash(process_key, site, business_key, variables)
     if idempotency_key is not None:
         replay = _replayed(idempotency_key, request_hash)
@@ -61,10 +80,11 @@ def start_instance(process_key: str, site: str, variables: dict | None, actor: s
         raise ProcessFailure(f"the process failed at {exc.element_id or 'start'}: {exc}",
                              elementId=exc.element_id) from None
     instance = ProcessInstance(definition=definition, process_key=process_key, business_key=business_key,
-                               site=site, started_by=actor, state="running", workflow_state="")
+                               site=site, started_by=actor.username, state="running", workflow_state="")
     db.session.add(instance)
     db.session.flush()
     save_workflow(instance, runtime, workflow)
+    check_state_size(instance)
     if idempotency_key is not None:
         db.session.add(IdempotencyKey(scope="start-instance", key=idempotency_key,
                                       request_hash=request_hash, resource_id=instance.id))
@@ -130,15 +150,24 @@ def _sync_tasks(instance: ProcessInstance, runtime: ProcessRuntime, workflow, no
 
 # --- reading ----------------------------------------------------------------
 
-def get_instance(instance_id: str) -> ProcessInstance:
+def get_instance(instance_id: str, actor: Principal) -> ProcessInstance:
     instance = db.session.get(ProcessInstance, instance_id)
-    if instance is None:
+    if instance is None or not actor.sees_site(instance.site):
         raise NotFound(f"process instance {instance_id} does not exist")
     return instance
 
 
-def search_instances(process_key=None, site=None, state=None, business_key=None, limit=100, offset=0):
+def instance_history(instance_id: str, actor: Principal) -> list:
+    """The audit trail of an instance `actor` may see."""
+    get_instance(instance_id, actor)
+    return audit.history(instance_id)
+
+
+def search_instances(actor: Principal, process_key=None, site=None, state=None, business_key=None,
+                     limit=100, offset=0) -> list[ProcessInstance]:
     query = select(ProcessInstance).order_by(ProcessInstance.started_at.desc())
+    if not actor.is_admin:
+        query = query.where(ProcessInstance.site.in_(sorted(actor.sites)))
     if process_key:
         query = query.where(ProcessInstance.process_key == process_key)
     if site:

@@ -1,16 +1,24 @@
-"""Human tasks: list, claim, unclaim and complete (form data validated server-side)."""
+"""Human tasks: list, claim, unclaim and complete (form data validated server-side).
+
+Who may do what: an admin sees and acts on every task. Anyone else sees a task only if it is at
+one of their sites AND it is theirs: offered to one of their groups, or to them as a candidate
+user, or assigned to (or completed by) them. A task at another site does not exist for them
+(NotFound); a task at their site that is not theirs is Forbidden, and so is acting on a task
+claimed by someone else or claiming for someone else.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, false, or_, select
 
 from ..engine import ProcessError
 from ..engine.forms import Form, validate_submission
 from ..models import HumanTask, TaskCandidate, db, utcnow
 from . import audit, deployments
-from .errors import Conflict, Invalid, NotFound, ProcessFailure
-from .instances import save_workflow
+from .accounts import Principal
+from .errors import Conflict, Forbidden, Invalid, NotFound, ProcessFailure
+from .instances import check_state_size, check_variables_size, save_workflow
 from .transaction import transactional
 
 
@@ -27,7 +35,31 @@ class TaskFilter:
     offset: int = 0
 
 
-def list_tasks(filters: TaskFilter) -> list[HumanTask]:
+def _mine(actor: Principal):
+    """SQL condition: tasks `actor` may see (None: all of them)."""
+    if actor.is_admin:
+        return None
+    if not actor.sites:
+        return false()
+    offered = select(TaskCandidate.task_id).where(or_(
+        and_(TaskCandidate.kind == "group", TaskCandidate.value.in_(sorted(actor.groups))),
+        and_(TaskCandidate.kind == "user", TaskCandidate.value == actor.username)))
+    return and_(HumanTask.site.in_(sorted(actor.sites)),
+                or_(HumanTask.assignee == actor.username, HumanTask.completed_by == actor.username,
+                    HumanTask.id.in_(offered)))
+
+
+def is_mine(task: HumanTask, actor: Principal) -> bool:
+    """The Python twin of _mine() for one task."""
+    if actor.is_admin:
+        return True
+    return task.site in actor.sites and (
+        actor.username in (task.assignee, task.completed_by) or actor.username in task.candidate_users
+        or bool(actor.groups.intersection(task.candidate_groups)))
+
+
+def list_tasks(filters: TaskFilter, actor: Principal) -> list[HumanTask]:
+    """The tasks matching `filters` that `actor` may see."""
     query = select(HumanTask).order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
     if filters.state:
         query = query.where(HumanTask.state == filters.state)
@@ -39,6 +71,9 @@ def list_tasks(filters: TaskFilter) -> list[HumanTask]:
         query = query.where(HumanTask.process_key == filters.process_key)
     if filters.instance_id:
         query = query.where(HumanTask.instance_id == filters.instance_id)
+    visible = _mine(actor)
+    if visible is not None:
+        query = query.where(visible)
     for kind, value in (("group", filters.candidate_group), ("user", filters.candidate_user)):
         if value:
             query = query.where(HumanTask.id.in_(
@@ -46,11 +81,21 @@ def list_tasks(filters: TaskFilter) -> list[HumanTask]:
     return list(db.session.scalars(query.limit(filters.limit).offset(filters.offset)))
 
 
-def get_task(task_id: str) -> HumanTask:
+def get_task(task_id: str, actor: Principal) -> HumanTask:
+    """A task `actor` may see: NotFound at another site, Forbidden at theirs if it is not theirs."""
     task = db.session.get(HumanTask, task_id)
-    if task is None:
+    if task is None or not actor.sees_site(task.site):
         raise NotFound(f"task {task_id} does not exist")
+    if not is_mine(task, actor):
+        raise Forbidden(f"task {task_id} is not offered to you or your groups")
     return task
+
+
+def open_tasks(instance_id: str) -> list[HumanTask]:
+    """The open tasks of an instance the caller has already been allowed to see."""
+    return list(db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
+                                                           HumanTask.state == "open")
+                                   .order_by(HumanTask.created_at)))
 
 
 def task_form(task: HumanTask) -> Form | None:
@@ -60,18 +105,27 @@ def task_form(task: HumanTask) -> Form | None:
     return parsed.forms.get(task.form_ref)
 
 
-def _open_task(task_id: str) -> HumanTask:
-    task = get_task(task_id)
+def _open_task(task_id: str, actor: Principal) -> HumanTask:
+    task = get_task(task_id, actor)
     if task.state != "open":
         raise Conflict(f"task {task_id} is {task.state}")
     return task
 
 
+def _check_not_someone_elses(task: HumanTask, actor: Principal) -> None:
+    if task.assignee and task.assignee != actor.username and not actor.is_admin:
+        raise Forbidden(f"task {task.id} is claimed by {task.assignee}")
+
+
 @transactional
-def claim_task(task_id: str, user: str, actor: str) -> HumanTask:
-    task = _open_task(task_id)
-    if not user:
-        raise Invalid("a claim needs the user who takes the task", errors={"assignee": "Required"})
+def claim_task(task_id: str, actor: Principal, assignee: str | None = None) -> HumanTask:
+    """Claim a task for `actor` (or, for an admin, assign it to `assignee`)."""
+    task = _open_task(task_id, actor)
+    user = assignee or actor.username
+    if not isinstance(user, str) or len(user) > 120:
+        raise Invalid("assignee must be a user name", errors={"assignee": "Must be a user name"})
+    if user != actor.username and not actor.is_admin:
+        raise Forbidden("only an admin may assign a task to someone else")
     if task.assignee and task.assignee != user:
         raise Conflict(f"task is already claimed by {task.assignee}")
     task.assignee = user
@@ -80,21 +134,22 @@ def claim_task(task_id: str, user: str, actor: str) -> HumanTask:
 
 
 @transactional
-def unclaim_task(task_id: str, actor: str) -> HumanTask:
-    task = _open_task(task_id)
+def unclaim_task(task_id: str, actor: Principal) -> HumanTask:
+    task = _open_task(task_id, actor)
+    _check_not_someone_elses(task, actor)
     previous, task.assignee = task.assignee, None
     audit.record("task.unclaimed", actor, instance_id=task.instance_id, task_id=task.id, previous=previous)
     return task
 
 
 @transactional
-def complete_task(task_id: str, data: dict, actor: str) -> HumanTask:
+def complete_task(task_id: str, data: dict, actor: Principal) -> HumanTask:
     """Validate `data` against the task's form, then complete the task and advance the instance."""
-    task = _open_task(task_id)
-    if task.assignee and task.assignee != actor:
-        raise Conflict(f"task is claimed by {task.assignee}")
+    task = _open_task(task_id, actor)
+    _check_not_someone_elses(task, actor)
     if not isinstance(data, dict):
         raise Invalid("form data must be a JSON object")
+    check_variables_size(data, "form data")
     instance = task.instance
     form = task_form(task)
     if form is not None:
@@ -110,8 +165,9 @@ def complete_task(task_id: str, data: dict, actor: str) -> HumanTask:
                              elementId=exc.element_id) from None
     task.state = "completed"
     task.completed_at = utcnow()
-    task.completed_by = actor
+    task.completed_by = actor.username
     save_workflow(instance, runtime, workflow)
+    check_state_size(instance)
     audit.record("task.completed", actor, instance_id=instance.id, task_id=task.id,
                  element_id=task.element_id, fields=sorted(data))
     if instance.state == "completed":

@@ -1,0 +1,62 @@
+"""Server-rendered pages (Jinja): sign-in and sign-out so far; later pages build on web.auth."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+
+from ..services import accounts
+from .auth import current_principal, log_in, log_out, login_required, safe_next
+
+web = Blueprint("web", __name__, template_folder="templates", static_folder="static",
+                static_url_path="/static/web")
+
+CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+                           "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+
+@web.after_request
+def security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if current_principal() is not None:
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@web.app_context_processor
+def template_globals():
+    return {"principal": current_principal()}
+
+
+@web.get("/")
+@login_required
+def home():
+    return render_template("home.html")
+
+
+@web.route("/login", methods=["GET", "POST"])
+def login():
+    target = safe_next(request.values.get("next"), url_for("web.home"))
+    if request.method == "GET":
+        if current_principal() is not None:
+            return redirect(target)
+        return render_template("login.html", next=target)
+    username = request.form.get("username", "").strip()
+    principal = accounts.authenticate(username, request.form.get("password", ""))
+    if principal is None:
+        flash("Wrong user name or password.", "error")
+        return render_template("login.html", next=target, username=username), 401
+    log_in(principal)
+    return redirect(target)
+
+
+@web.route("/logout", methods=["GET", "POST"])
+def logout():
+    """GET asks for confirmation; only a POST (with its CSRF token) signs out."""
+    if request.method == "GET":
+        return render_template("logout.html")
+    log_out()
+    flash("You are signed out.", "info")
+    return redirect(url_for("web.login"))
+
+
+__all__ = ["current_principal", "login_required", "web"]
