@@ -277,3 +277,32 @@ def test_bad_timer_is_a_deploy_error(client):
     assert response.status_code == 422
     [problem] = response.get_json()["problems"]
     assert problem["element_id"] == "cool_off" and "soon" in problem["message"]
+
+
+def test_timer_start_event_starts_one_instance_per_cycle(client, running_worker):
+    deploy(client, "nightly_reconciliation.bpmn")
+    started = wait_for(lambda: len(found := client.get(
+        "/api/v1/process-instances?processKey=nightly_reconciliation").get_json()) >= 2 and found)
+    time.sleep(0.6)  # R2: no third instance follows
+    started = client.get("/api/v1/process-instances?processKey=nightly_reconciliation").get_json()
+    assert len(started) == 2
+    assert {(i["site"], i["state"], i["endEvent"]) for i in started} == {("NORTH", "completed", "done")}
+    assert all(i["variables"]["reconciled"] is True for i in started)
+
+
+def test_a_new_version_takes_over_the_start_schedule(client, app):
+    deploy(client, "nightly_reconciliation.bpmn")
+    bpmn = (FIXTURES / "nightly_reconciliation.bpmn").read_text().replace("R2/PT0.3S", "R/P1D")
+    assert upload(client, {"nightly_reconciliation.bpmn": bpmn.encode()}).status_code == 201
+    with app.app_context():
+        from runner.models import Job
+        schedules = [(j.definition_id, j.schedule) for j in db.session.query(Job).filter_by(kind="start-timer")]
+    assert len(schedules) == 1 and schedules[0][1] == "R/PT86400S"
+
+
+def test_timer_start_event_needs_a_literal_schedule(client):
+    bpmn = (FIXTURES / "nightly_reconciliation.bpmn").read_text().replace("R2/PT0.3S", "every night")
+    response = upload(client, {"nightly_reconciliation.bpmn": bpmn.encode()})
+    assert response.status_code == 422
+    problems = response.get_json()["problems"]
+    assert any(p["element_id"] == "every_cycle" and "every night" in p["message"] for p in problems), problems

@@ -30,6 +30,7 @@ class Job(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     max_attempts: Mapped[int] = mapped_column(default=3)
     retry_cycle: Mapped[str | None] = mapped_column(String(200))
+    schedule: Mapped[str | None] = mapped_column(String(200))  # start-timer: repetitions left, e.g. R2/PT3600S
     locked_by: Mapped[str | None] = mapped_column(String(120))
     locked_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)

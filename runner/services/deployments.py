@@ -75,6 +75,8 @@ def deploy(files: dict[str, bytes], name: str, actor: Principal) -> DeployResult
         db.session.add(definition)
         definitions.append(definition)
     db.session.flush()
+    from .jobs import schedule_start_timers  # jobs imports this module
+    schedule_start_timers(definitions, parsed)
     audit.record("deployment.created", actor, deployment_id=deployment.id, name=name,
                  files=sorted(files), processes={d.process_key: d.version for d in definitions})
     return DeployResult(deployment, definitions, created=True)

@@ -17,9 +17,11 @@ import adapters
 
 from ..engine import ProcessError
 from ..engine.retry import max_attempts, wait_after
-from ..models import Incident, Job, ProcessInstance, db, utcnow
+from ..engine.start_timers import first_due, next_due
+from ..models import Incident, Job, ProcessDefinition, ProcessInstance, db, utcnow
 from . import audit, deployments
-from .errors import Conflict
+from .accounts import system_principal
+from .errors import Conflict, ServiceError
 from .transaction import transactional
 
 log = logging.getLogger("lanes.jobs")
@@ -31,7 +33,7 @@ MAX_ERROR_CHARS = 2000
 
 def sync_jobs(instance: ProcessInstance, runtime, workflow, now: datetime) -> None:
     """Make the job rows match what the workflow waits for: add new ones, drop finished ones."""
-    pending = runtime.pending_jobs(workflow, now) if instance.state == "running" else []
+    pending = runtime.pending_jobs(workflow, now) if instance.state in ("running", "suspended") else []
     wanted = {(p.spiff_task_id, p.kind): p for p in pending}
     existing = {(j.spiff_task_id, j.kind): j for j in db.session.scalars(
         select(Job).where(Job.instance_id == instance.id, Job.kind.in_(("service", "timer"))))}
@@ -50,8 +52,15 @@ def sync_jobs(instance: ProcessInstance, runtime, workflow, now: datetime) -> No
 
 # --- claiming -------------------------------------------------------------------
 
+def _not_suspended():
+    """Jobs of suspended instances wait (and keep their due dates) until the instance is resumed."""
+    suspended = select(ProcessInstance.id).where(ProcessInstance.state == "suspended")
+    return or_(Job.instance_id.is_(None), Job.instance_id.not_in(suspended))
+
+
 def _claimable(now: datetime):
-    return (Job.state == "ready") & (Job.due_at <= now) & or_(Job.locked_until.is_(None), Job.locked_until < now)
+    return ((Job.state == "ready") & (Job.due_at <= now) & or_(Job.locked_until.is_(None), Job.locked_until < now)
+            & _not_suspended())
 
 
 @transactional
@@ -76,7 +85,7 @@ def claim_jobs(worker_id: str, limit: int = 10, lock_seconds: float = LOCK_SECON
 def next_due_at() -> datetime | None:
     """When the next ready job falls due (or its lock expires), for the worker's alarm clock."""
     due = db.session.scalar(select(func.min(func.coalesce(Job.locked_until, Job.due_at)))
-                            .where(Job.state == "ready"))
+                            .where(Job.state == "ready", _not_suspended()))
     db.session.rollback()
     return due
 
@@ -91,6 +100,8 @@ def run_job(job_id: int, worker_id: str, registry: adapters.Registry) -> str:
         return "lost"
     if job.kind == "timer":
         return _with_retries(_fire_timer, job_id, worker_id)
+    if job.kind == "start-timer":
+        return _fire_start_timer(job, worker_id)
     return _run_service_job(job, worker_id, registry)
 
 
@@ -243,6 +254,56 @@ def _fire_timer(job_id: int, worker_id: str) -> str:
     job.locked_by = job.locked_until = None
     save_workflow(instance, runtime, workflow)
     return "fired"
+
+
+# --- timer start events: one schedule per process, owned by its latest version ----------
+
+def schedule_start_timers(definitions, parsed, now: datetime | None = None) -> None:
+    """Inside a deployment's transaction: each new version with a timer start event takes over
+    its process's schedule; older versions stop starting instances."""
+    now = now or utcnow()
+    for definition in definitions:
+        timer = parsed.processes[definition.process_key].start_timer
+        superseded = select(ProcessDefinition.id).where(ProcessDefinition.process_key == definition.process_key)
+        db.session.execute(delete(Job).where(Job.kind == "start-timer", Job.definition_id.in_(superseded))
+                           .execution_options(synchronize_session=False))
+        if timer is None:
+            continue
+        due, schedule = first_due(timer, now)
+        db.session.add(Job(kind="start-timer", definition_id=definition.id, element_id=timer.element_id,
+                           due_at=due, schedule=schedule, max_attempts=1))
+
+
+def _fire_start_timer(job: Job, worker_id: str) -> str:
+    """Start one instance (idempotent per firing), then move the schedule on."""
+    job_id, definition = job.id, db.session.get(ProcessDefinition, job.definition_id)
+    timer = deployments.parsed_deployment(definition.deployment).processes[definition.process_key].start_timer
+    firing = f"start-timer:{job.id}:{job.due_at.isoformat()}"
+    process_key = definition.process_key
+    db.session.rollback()
+    from .instances import start_instance
+    try:
+        instance, _ = start_instance(process_key, timer.site, {}, actor=system_principal("timer"),
+                                     idempotency_key=firing)
+    except ServiceError as exc:
+        return _failed(job_id, worker_id, f"timer start of {process_key} failed: {exc.detail}", retryable=False)
+    return _with_retries(_reschedule_start_timer, job_id, worker_id, instance.id)
+
+
+@transactional
+def _reschedule_start_timer(job_id: int, worker_id: str, instance_id: str) -> str:
+    job = _locked_job(job_id, worker_id)
+    if job is None:
+        return "lost"
+    audit.record("timer.start-fired", f"worker:{worker_id}", instance_id=instance_id, element_id=job.element_id,
+                 due_at=job.due_at.isoformat(), late_seconds=round((utcnow() - job.due_at).total_seconds(), 3))
+    following = next_due(job.schedule, job.due_at)
+    if following is None:
+        db.session.delete(job)
+    else:
+        job.due_at, job.schedule = following
+        job.locked_by = job.locked_until = None
+    return "started"
 
 
 # --- reading --------------------------------------------------------------------

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("max_attempts", sa.Integer(), nullable=False),
         sa.Column("retry_cycle", sa.String(length=200), nullable=True),
+        sa.Column("schedule", sa.String(length=200), nullable=True),
         sa.Column("locked_by", sa.String(length=120), nullable=True),
         sa.Column("locked_until", sa.DateTime(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
