@@ -1,5 +1,17 @@
-"""Shared fixtures: a migrated database per test and a Flask test client over real HTTP semantics."""
+"""Shared fixtures: a migrated database per test and a Flask test client over real HTTP semantics.
+
+The suite runs on one database at a time, chosen by LANES_TEST_DB (`make test` runs it twice):
+  sqlite      (default) a fresh SQLite file per test, migrated with Alembic;
+  postgresql  a throwaway PostgreSQL cluster for the session (tests/postgres.py), migrated once into
+              the template database `lanes_template`; each test gets `CREATE DATABASE ... TEMPLATE
+              lanes_template`, dropped after it.
+Markers: `postgresql_only` and `sqlite_only` skip a test on the other database.
+"""
 from __future__ import annotations
+
+import itertools
+import os
+import time
 
 import pytest
 
@@ -8,11 +20,73 @@ from runner.models import db, upgrade_database
 
 from .helpers import PROCESSES, folder_files, upload
 
+DATABASES = ("sqlite", "postgresql")
+TEMPLATE = "lanes_template"
+
+
+def selected_database() -> str:
+    kind = os.environ.get("LANES_TEST_DB", "sqlite").strip().lower() or "sqlite"
+    aliases = {"postgres": "postgresql", "pg": "postgresql"}
+    kind = aliases.get(kind, kind)
+    if kind not in DATABASES:
+        raise pytest.UsageError(f"LANES_TEST_DB={kind!r}: expected one of {', '.join(DATABASES)}")
+    return kind
+
+
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "postgresql_only: runs only when LANES_TEST_DB=postgresql")
+    config.addinivalue_line("markers", "sqlite_only: runs only when LANES_TEST_DB=sqlite")
+    selected_database()
+
+
+def pytest_report_header(config):
+    return f"database: {selected_database()} (LANES_TEST_DB)"
+
+
+def pytest_collection_modifyitems(config, items):
+    kind = selected_database()
+    for item in items:
+        for other in DATABASES:
+            if other != kind and item.get_closest_marker(f"{other}_only"):
+                item.add_marker(pytest.mark.skip(reason=f"{other} only (LANES_TEST_DB={kind})"))
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """The session's PostgreSQL cluster with a migrated template database; stopped at session end."""
+    from .postgres import Cluster
+
+    began = time.perf_counter()
+    cluster = Cluster().start()
+    try:
+        upgrade_database(cluster.create_database(TEMPLATE))
+        cluster.mark_template(TEMPLATE)
+    except BaseException:
+        cluster.stop()
+        raise
+    cluster.startup_seconds = time.perf_counter() - began
+    yield cluster
+    cluster.stop()
+
+
+_database_numbers = itertools.count(1)
+
+
 @pytest.fixture
-def database_url(tmp_path) -> str:
+def database_url(request, tmp_path) -> str:
+    """An empty, migrated database of the kind LANES_TEST_DB names, for this test only."""
+    if selected_database() == "postgresql":
+        cluster = request.getfixturevalue("postgres_cluster")
+        name = f"test_{os.getpid()}_{next(_database_numbers)}"
+        url = cluster.create_database(name, template=TEMPLATE)
+        yield url
+        cluster.drop_database(name)
+        return
     url = f"sqlite:///{tmp_path / 'lanes.db'}"
     upgrade_database(url)
-    return url
+    yield url
 
 
 @pytest.fixture
