@@ -306,3 +306,15 @@ def test_timer_start_event_needs_a_literal_schedule(client):
     assert response.status_code == 422
     problems = response.get_json()["problems"]
     assert any(p["element_id"] == "every_cycle" and "every night" in p["message"] for p in problems), problems
+
+
+def test_incidents_and_jobs_follow_the_access_rules(client, http_worker, billing, test_users):
+    deploy(client, "refund_payout.bpmn")
+    billing.always_fail = True
+    started = start(client, "refund_payout", patient_account="PA-1001", amount=80)
+    [incident] = drain_until(http_worker, lambda: client.get("/api/v1/incidents").get_json())
+    alice, sam = bearer("alice"), bearer("sam")
+    assert client.get("/api/v1/incidents", headers=alice).status_code == 403
+    assert client.post(f"/api/v1/incidents/{incident['id']}/retry", headers=alice).status_code == 403
+    assert client.get(f"/api/v1/process-instances/{started['id']}/jobs", headers=alice).status_code == 200
+    assert client.get(f"/api/v1/process-instances/{started['id']}/jobs", headers=sam).status_code == 404

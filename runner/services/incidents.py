@@ -5,12 +5,19 @@ from sqlalchemy import select
 
 from ..models import Incident, Job, db, utcnow
 from . import audit
-from .errors import Conflict, NotFound
+from .accounts import Principal
+from .errors import Conflict, Forbidden, NotFound
 from .transaction import transactional
 
 
-def list_incidents(state: str | None = "open", process_key: str | None = None, site: str | None = None,
-                   limit: int = 100, offset: int = 0) -> list[Incident]:
+def _admin_only(actor: Principal) -> None:
+    if not actor.is_admin:
+        raise Forbidden("incidents are for admins")
+
+
+def list_incidents(actor: Principal, state: str | None = "open", process_key: str | None = None,
+                   site: str | None = None, limit: int = 100, offset: int = 0) -> list[Incident]:
+    _admin_only(actor)
     query = select(Incident).order_by(Incident.created_at.desc(), Incident.id.desc())
     if state:
         query = query.where(Incident.state == state)
@@ -21,7 +28,8 @@ def list_incidents(state: str | None = "open", process_key: str | None = None, s
     return list(db.session.scalars(query.limit(limit).offset(offset)))
 
 
-def get_incident(incident_id: int) -> Incident:
+def get_incident(incident_id: int, actor: Principal) -> Incident:
+    _admin_only(actor)
     incident = db.session.get(Incident, incident_id)
     if incident is None:
         raise NotFound(f"incident {incident_id} does not exist")
@@ -29,9 +37,9 @@ def get_incident(incident_id: int) -> Incident:
 
 
 @transactional
-def retry_incident(incident_id: int, actor: str) -> Incident:
+def retry_incident(incident_id: int, actor: Principal) -> Incident:
     """Give the failed job a fresh set of attempts, due now; the incident is resolved by the retry."""
-    incident = get_incident(incident_id)
+    incident = get_incident(incident_id, actor)
     if incident.state != "open":
         raise Conflict(f"incident {incident_id} is already {incident.state}")
     job = db.session.get(Job, incident.job_id) if incident.job_id else None
@@ -43,7 +51,7 @@ def retry_incident(incident_id: int, actor: str) -> Incident:
     job.locked_by = job.locked_until = None
     incident.state = "resolved"
     incident.resolved_at = utcnow()
-    incident.resolved_by = actor
+    incident.resolved_by = actor.username
     audit.record("incident.retried", actor, instance_id=incident.instance_id, element_id=incident.element_id,
                  incident_id=incident.id)
     return incident
