@@ -261,6 +261,7 @@ def worker(poll_seconds) -> None:
 
     from .worker import Worker
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it wakes us twice a second
     runner = Worker(_app(), poll_seconds=poll_seconds)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     try:

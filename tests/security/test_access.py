@@ -2,7 +2,8 @@
 
 Test users (tests/accounts_fixtures.py): alice is staff at NORTH and WEST in north_finance,
 north_billing and billing_office; bob is staff at NORTH in north_finance and refund_controllers;
-sam is staff at SOUTH. A refund of 1,800 goes to <site>_finance, one of 100 to <site>_billing.
+sam is staff at SOUTH in south_finance. The `routed` process offers its task to the group it is
+started with (conftest.start_routed).
 """
 from __future__ import annotations
 
@@ -22,19 +23,10 @@ DECISION = {"variables": {"decision": "approve", "comment": "verified"}}
 
 
 @pytest.fixture
-def refunds(client, deploy_refund):
-    """Deploy patient_refund and start one refund per (site, amount); returns {name: (instance, task)}."""
-    deploy_refund()
-    made = {}
-    for name, site, amount in (("north", "NORTH", 1800), ("north_small", "NORTH", 100), ("south", "SOUTH", 1800)):
-        response = client.post("/api/v1/process-instances", json={
-            "processKey": "patient_refund", "site": site, "businessKey": name,
-            "variables": {"amount": amount, "reason": "overpayment", "patient_account": "PA-1"}})
-        assert response.status_code == 201, response.get_json()
-        instance = response.get_json()
-        [task] = instance["openTasks"]
-        made[name] = (instance["id"], task["id"])
-    return made
+def refunds(start_routed):
+    """Three instances, each waiting on one task: {name: (instance id, task id)}."""
+    return {"north": start_routed("NORTH", "north_finance"), "north_small": start_routed("NORTH", "north_billing"),
+            "south": start_routed("SOUTH", "south_finance")}
 
 
 def problem_type(response) -> str:
@@ -78,7 +70,7 @@ def test_north_staff_get_404_for_everything_at_south_and_change_nothing(client, 
 
 
 def test_a_task_at_your_site_for_another_group_is_403_and_not_listed(client, refunds):
-    instance_id, task_id = refunds["north_small"]  # offered to north_billing; bob is not in it
+    instance_id, task_id = refunds["north_small"]  # offered to north_billing: bob is not in it
     for method, path, body in (("get", f"/tasks/{task_id}", None),
                                ("post", f"/tasks/{task_id}/claim", {}),
                                ("post", f"/tasks/{task_id}/complete", DECISION)):
@@ -134,10 +126,8 @@ def test_a_candidate_user_sees_a_task_outside_their_groups(client):
     assert client.post(f"/api/v1/tasks/{task['id']}/complete", headers=SAM, json={}).status_code == 200
 
 
-def test_staff_start_instances_only_at_their_sites(client, deploy_refund):
-    deploy_refund()
-    body = {"processKey": "patient_refund", "site": "SOUTH",
-            "variables": {"amount": 10, "reason": "overpayment", "patient_account": "PA-1"}}
+def test_staff_start_instances_only_at_their_sites(client, start_routed):
+    body = {"processKey": "routed", "site": "SOUTH", "variables": {"group": "south_finance"}}
     refused = client.post("/api/v1/process-instances", headers=ALICE, json=body)
     assert refused.status_code == 403 and problem_type(refused) == "forbidden"
     assert client.get("/api/v1/process-instances").get_json() == []

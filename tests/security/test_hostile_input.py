@@ -10,8 +10,7 @@ from tests.helpers import PROCESSES, folder_files, upload
 
 from .bpmn import condition_process, script_process
 
-REFUND = {"processKey": "patient_refund", "site": "NORTH",
-          "variables": {"amount": 1800, "reason": "overpayment", "patient_account": "PA-1"}}
+ROUTED = {"processKey": "routed", "site": "NORTH", "variables": {"group": "north_finance"}}
 XML_HEAD = b'<?xml version="1.0" encoding="UTF-8"?>'
 
 
@@ -89,9 +88,8 @@ def test_a_file_over_the_per_file_limit_is_422_naming_it(client):
     assert_nothing_deployed(client)
 
 
-def test_a_json_body_over_its_limit_is_413(client, deploy_refund):
-    deploy_refund()
-    body = {**REFUND, "variables": {**REFUND["variables"], "note": "x" * (1024 * 1024)}}
+def test_a_json_body_over_its_limit_is_413(client, start_routed):
+    body = {**ROUTED, "variables": {**ROUTED["variables"], "note": "x" * (1024 * 1024)}}
     assert_refused(client.post("/api/v1/process-instances", json=body), 413)
     assert_no_instances(client)
 
@@ -109,9 +107,8 @@ def test_files_that_are_not_utf8_are_refused(client, name, encode):
     assert_nothing_deployed(client)
 
 
-def test_a_json_body_that_is_not_utf8_is_refused(client, deploy_refund):
-    deploy_refund()
-    raw = json.dumps(REFUND).replace("overpayment", "trop-perçu").encode("latin-1")
+def test_a_json_body_that_is_not_utf8_is_refused(client, start_routed):
+    raw = json.dumps({**ROUTED, "businessKey": "trop-perçu"}, ensure_ascii=False).encode("latin-1")
     assert_refused(client.post("/api/v1/process-instances", data=raw, content_type="application/json"),
                    422, "not UTF-8")
     assert_no_instances(client)
@@ -124,35 +121,31 @@ DEEP_OBJECT = b'{"a":' * 10_000 + b"1" + b"}" * 10_000
 
 
 @pytest.mark.parametrize("payload", [DEEP_ARRAY, DEEP_OBJECT], ids=["arrays", "objects"])
-def test_json_nested_10000_deep_is_refused_everywhere(client, deploy_refund, payload):
-    deploy_refund()
-    started = client.post("/api/v1/process-instances", json=REFUND).get_json()
-    task_id = started["openTasks"][0]["id"]
+def test_json_nested_10000_deep_is_refused_everywhere(client, start_routed, payload):
+    instance_id, task_id = start_routed("NORTH", "north_finance")
     for path in ("/process-instances", f"/tasks/{task_id}/claim", f"/tasks/{task_id}/complete"):
         response = client.post(f"/api/v1{path}", data=payload, content_type="application/json")
         assert_refused(response, 422, "deeper than 64 levels")
-    variables = b'{"processKey": "patient_refund", "site": "NORTH", "variables": {"v": ' + payload + b"}}"
+    variables = b'{"processKey": "routed", "site": "NORTH", "variables": {"v": ' + payload + b"}}"
     assert_refused(client.post("/api/v1/process-instances", data=variables, content_type="application/json"), 422)
 
     files = refund_files()
     files["refund_first_approval.form"] = payload
     assert_refused(upload(client, files), 422, "refund_first_approval.form", "deeper than 64 levels")
 
-    assert [i["id"] for i in client.get("/api/v1/process-instances").get_json()] == [started["id"]]
+    assert [i["id"] for i in client.get("/api/v1/process-instances").get_json()] == [instance_id]
     task = client.get(f"/api/v1/tasks/{task_id}").get_json()
     assert (task["state"], task["assignee"]) == ("open", None)
 
 
-def test_huge_variables_are_refused(client, deploy_refund):
-    deploy_refund()
-    body = {**REFUND, "variables": {**REFUND["variables"], "notes": ["n" * 1000] * 300}}
+def test_huge_variables_are_refused(client, start_routed):
+    body = {**ROUTED, "variables": {**ROUTED["variables"], "notes": ["n" * 1000] * 300}}
     assert_refused(client.post("/api/v1/process-instances", json=body), 422, "larger than 256 KiB")
     assert_no_instances(client)
 
-    started = client.post("/api/v1/process-instances", json=REFUND).get_json()
-    task_id = started["openTasks"][0]["id"]
+    _, task_id = start_routed("NORTH", "north_finance")
     assert_refused(client.post(f"/api/v1/tasks/{task_id}/complete", json={"variables": {
-        "decision": "approve", "comment": "c" * 300_000}}), 422)
+        "decision": "approve", "comment": "c" * 300_000}}), 422, "form data are larger than 256 KiB")
     assert client.get(f"/api/v1/tasks/{task_id}").get_json()["state"] == "open"
 
 
