@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VENDOR := runner/web/static/vendor/MANIFEST.json
+PYTEST := $(BIN)/python -m pytest -q
 
-.PHONY: install chromium apt-install run test bench clean
+.PHONY: install postgres chromium apt-install run test test-sqlite test-postgresql bench clean
 
 install: $(STAMP) $(VENDOR) chromium
 
@@ -40,11 +41,28 @@ apt-install:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(PACKAGES); \
 	} >$$log 2>&1 || { cat $$log >&2; rm -f $$log; exit 1; }; rm -f $$log
 
+# Debian's PostgreSQL server programs (/usr/lib/postgresql/<major>/bin), for the tests' throwaway
+# cluster (tests/postgres.py). Installed once, as root or through password-less sudo; skipped when there.
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory apt-install PACKAGES=postgresql; fi
+
 run: install
 	$(BIN)/lanes run --processes processes --forms-dir forms --host 127.0.0.1 --port 5000
 
-test: install
-	$(BIN)/python -m pytest -q
+# The whole suite twice: on SQLite, then on a PostgreSQL cluster the tests start and remove themselves
+# (both run even when the first fails; the target fails if either did).
+test: install postgres
+	@status=0; \
+	echo "== the suite on SQLite"; LANES_TEST_DB=sqlite $(PYTEST) || status=1; \
+	echo "== the suite on PostgreSQL"; LANES_TEST_DB=postgresql $(PYTEST) || status=1; \
+	exit $$status
+
+test-sqlite: install
+	LANES_TEST_DB=sqlite $(PYTEST)
+
+test-postgresql: install postgres
+	LANES_TEST_DB=postgresql $(PYTEST)
 
 bench: install
 	$(BIN)/python -m bench
