@@ -267,6 +267,12 @@ class ProcessRuntime:
                        if getattr(t.task_spec, "bpmn_id", None) and not isinstance(t.task_spec, BoundaryEvent)})
 
     @staticmethod
+    def completed_elements(workflow: BpmnWorkflow) -> list[str]:
+        """Element ids a token has passed through (for diagrams that mark the path taken)."""
+        tasks = workflow.get_tasks(state=TaskState.COMPLETED)
+        return sorted({t.task_spec.bpmn_id for t in tasks if getattr(t.task_spec, "bpmn_id", None)})
+
+    @staticmethod
     def end_event(workflow: BpmnWorkflow) -> str | None:
         if not workflow.is_completed():
             return None
