@@ -1,4 +1,5 @@
-"""Server-rendered pages (Jinja): sign-in and sign-out so far; later pages build on web.auth."""
+"""Server-rendered pages (Jinja): sign-in and sign-out here; the staff pages (pages_tasks.py) and the
+admin pages (pages_admin.py) register their routes on the same blueprint and build on web.auth."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -58,5 +59,7 @@ def logout():
     flash("You are signed out.", "info")
     return redirect(url_for("web.login"))
 
+
+from . import pages_admin, pages_tasks  # noqa: E402,F401  (register the pages' routes on the blueprint)
 
 __all__ = ["current_principal", "login_required", "web"]
