@@ -1,0 +1,184 @@
+"""Issue 4, admin: deploy a new version, compare versions, inspect and terminate instances, retry an incident."""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from runner.services import deployments, incidents, instances, jobs, tasks
+from runner.services.tasks import TaskFilter
+from tests.helpers import PROCESSES, folder_files
+
+from .conftest import SETUP, add_user, deploy_refund, log_in, run_jobs, sandbox_registry
+
+pytestmark = pytest.mark.sqlite_only
+
+PASSWORD = "admin-password"
+PAYOUT = Path(__file__).resolve().parents[1] / "fixtures" / "jobs" / "refund_payout.bpmn"
+
+
+def start(live, key, business_key, **variables):
+    def run():
+        instance, _ = instances.start_instance(key, "NORTH", variables, actor=SETUP, business_key=business_key)
+        return instance.id
+    return live.call(run)
+
+
+def approve_first(live, instance_id):
+    """Complete the instance's first approval through the task service (as the admin would)."""
+    def run():
+        [task] = tasks.list_tasks(TaskFilter(instance_id=instance_id), SETUP)
+        tasks.complete_task(task.id, {"decision": "approve", "comment": "ok"}, actor=SETUP)
+        return task.element_id
+    return live.call(run)
+
+
+def instance_of(live, instance_id):
+    def run():
+        instance = instances.get_instance(instance_id, SETUP)
+        return {"state": instance.state, "activities": list(instance.activities), "version": instance.definition.version}
+    return live.call(run)
+
+
+def open_incidents(live):
+    return live.call(lambda: [(i.id, i.instance_id, i.element_id)
+                              for i in incidents.list_incidents(SETUP, state="open")])
+
+
+@pytest.fixture(scope="module")
+def admin(live):
+    add_user(live, "ada", PASSWORD, roles=["admin"])
+    deploy_refund(live)
+    return "ada"
+
+
+@pytest.fixture
+def refund_incident(live, admin):
+    """A refund_payout instance whose billing call always fails: retries run out, an incident opens."""
+    live.call(deployments.deploy, {PAYOUT.name: PAYOUT.read_bytes()}, name="refund_payout", actor=SETUP)
+    instance_id = start(live, "refund_payout", "PAY-1", patient_account="PA-77", amount=120)
+    failing = sandbox_registry(live)
+    failing.adapter("billing").fail_next("issue_refund", times=1000)
+    deadline = time.monotonic() + 10
+    while not open_incidents(live):
+        assert time.monotonic() < deadline, "no incident opened"
+        run_jobs(live, failing)      # R3/PT0.2S: three retries 0.2 s apart
+        time.sleep(0.1)
+    return instance_id
+
+
+def test_admin_uploads_a_new_version_and_compares_it(live, page, admin, tmp_path):
+    running = start(live, "patient_refund", "PA-A1", amount=1800, reason="overpayment", patient_account="PA-A1")
+    log_in(page, admin, PASSWORD)
+    page.goto("/admin/deployments")
+    before = page.locator("#versions tr[data-process=patient_refund]").count()
+    assert before >= 1
+
+    files = folder_files(PROCESSES / "patient_refund")
+    bpmn_name = next(name for name in files if name.endswith(".bpmn"))
+    changed = files[bpmn_name].decode().replace('name="Approve refund"', 'name="Approve patient refund"')
+    assert changed != files[bpmn_name].decode()
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(changed.encode() if name == bpmn_name else content)
+    page.set_input_files("#files", [str(tmp_path / name) for name in files])
+    page.fill("#name", "refund approval renamed")
+    page.click("#deploy")
+    expect(page.locator(".flash.info")).to_contain_text(f"patient_refund v{before + 1}")
+
+    versions = page.locator("#versions tr[data-process=patient_refund]")
+    expect(versions).to_have_count(before + 1)
+    assert versions.evaluate_all("rows => rows.map(r => Number(r.dataset.version))") == list(range(before + 1, 0, -1))
+    # the running instance stays on its version, and the page counts it there
+    assert instance_of(live, running)["version"] == before
+    old_row = page.locator(f"#versions tr[data-process=patient_refund][data-version='{before}']")
+    expect(old_row.locator("[data-count=running]")).to_have_text(re.compile(r"[1-9]"))
+
+    # uploading the same files again deploys nothing
+    page.set_input_files("#files", [str(tmp_path / name) for name in files])
+    page.click("#deploy")
+    expect(page.locator(".flash.info")).to_contain_text("Nothing new")
+    expect(versions).to_have_count(before + 1)
+
+    # the diff of the two versions shows the renamed task
+    versions.first.get_by_role("link", name=re.compile("diff with")).click()
+    diff = page.locator(f"pre.diff[data-diff-file='{bpmn_name}']")
+    expect(diff.locator(".del")).to_contain_text(['name="Approve refund"'])
+    expect(diff.locator(".add")).to_contain_text(['name="Approve patient refund"'])
+
+    # which instances run on which version
+    page.goto(f"/admin/instances?process=patient_refund&version={before}&state=running")
+    expect(page.locator(f"#instance-list tr[data-instance-id='{running}']")).to_have_count(1)
+    page.goto(f"/admin/instances?process=patient_refund&version={before + 1}")
+    expect(page.locator(f"#instance-list tr[data-instance-id='{running}']")).to_have_count(0)
+
+
+def test_admin_inspects_and_terminates_instances(live, page, admin, screenshots):
+    moving = start(live, "patient_refund", "PA-B1", amount=1800, reason="overpayment", patient_account="PA-B1")
+    doomed = start(live, "patient_refund", "PA-B2", amount=300, reason="overpayment", patient_account="PA-B2")
+    run_jobs(live)
+    first = approve_first(live, moving)
+    run_jobs(live)
+    waiting = instance_of(live, moving)["activities"]
+    assert waiting and first not in waiting
+
+    log_in(page, admin, PASSWORD)
+    page.goto("/admin/instances")
+    page.select_option("#f-process", "patient_refund")
+    page.fill("#f-bk", "PA-B1")
+    page.click("form.filters button[type=submit]")
+    expect(page.locator("#instance-list tbody tr")).to_have_count(1)
+    page.locator("#instance-list tbody tr a").first.click()
+    expect(page).to_have_url(re.compile(rf"/admin/instances/{moving}$"))
+
+    diagram = page.locator("#instance-diagram")
+    expect(diagram).to_have_attribute("data-rendered", "true")
+    assert diagram.locator(".djs-element").count() > 10
+    for element in waiting:
+        expect(diagram.locator(f".djs-element.lanes-current[data-element-id='{element}']")).to_have_count(1)
+    expect(diagram.locator(f".djs-element.lanes-completed[data-element-id='{first}']")).to_have_count(1)
+    assert diagram.locator(".djs-element.lanes-completed").count() >= 3   # start, rule task, approval, gateways
+    expect(diagram.locator(".bjs-powered-by")).to_be_visible()
+    expect(page.locator("#variables")).to_contain_text('"decision": "approve"')
+    expect(page.locator("#history tr[data-action='task.completed']")).to_have_count(1)
+    expect(page.locator("#history tr[data-action='instance.started']")).to_have_count(1)
+    page.screenshot(path=str(screenshots / "instance-page.png"), full_page=True)
+
+    page.goto(f"/admin/instances/{doomed}")
+    page.fill("#terminate-form input[name=reason]", "duplicate request")
+    page.click("#terminate")
+    expect(page.locator("#instance-state")).to_have_text("terminated")
+    expect(page.locator("#history tr[data-action='instance.terminated']")).to_contain_text("duplicate request")
+    assert instance_of(live, doomed)["state"] == "terminated"
+    assert live.call(lambda: tasks.open_tasks(doomed)) == []
+
+
+def test_admin_retries_an_incident(live, page, admin, refund_incident, screenshots):
+    [(incident_id, instance_id, element_id)] = open_incidents(live)
+    assert (instance_id, element_id) == (refund_incident, "issue_refund")
+
+    log_in(page, admin, PASSWORD)
+    page.goto("/admin/incidents")
+    row = page.locator(f"#incident-list tr[data-incident-id='{incident_id}']")
+    expect(row.locator(".cause")).to_contain_text("billing.issue_refund")
+
+    # its instance page marks the failed element; this fixture has no diagram layout, and says so
+    page.goto(f"/admin/instances/{instance_id}")
+    expect(page.locator("#instance-diagram")).to_have_attribute("data-rendered", "failed")
+    expect(page.locator("#instance-diagram")).to_contain_text("no diagram layout")
+    expect(page.locator("#instance-incidents")).to_contain_text("billing.issue_refund")
+
+    page.goto("/admin/incidents")
+    row.get_by_role("button", name="Retry").click()
+    expect(page.locator(".flash.info")).to_contain_text(f"Incident {incident_id} is retried")
+    expect(page.locator("#no-incidents")).to_be_visible()
+    assert open_incidents(live) == []
+    [job] = live.call(lambda: [(j.state, j.attempts) for j in jobs.list_jobs(instance_id=instance_id)])
+    assert job == ("ready", 0)
+
+    run_jobs(live)   # billing works again: the retried job completes the instance
+    assert instance_of(live, instance_id)["state"] == "completed"
+    page.goto("/admin/incidents?state=resolved")
+    expect(page.locator(f"#incident-list tr[data-incident-id='{incident_id}']")).to_contain_text("ada")

@@ -1,0 +1,162 @@
+"""Issue 4, staff: a NORTH clerk works the patient_refund tasks in chromium, end to end."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from runner.services import instances, tasks
+from runner.services.tasks import TaskFilter
+
+from .conftest import SETUP, add_user, deploy_refund, log_in, run_jobs
+
+pytestmark = pytest.mark.sqlite_only
+
+PASSWORD = "north-clerk-pw"
+
+
+def start(live, site, business_key, amount):
+    def run():
+        instance, _ = instances.start_instance("patient_refund", site, {
+            "amount": amount, "reason": "overpayment", "patient_account": business_key},
+            actor=SETUP, business_key=business_key)
+        return instance.id
+    return live.call(run)
+
+
+def open_task(live, instance_id):
+    """(task id, element id, state) of the instance's only open task (read through the services)."""
+    def run():
+        [task] = tasks.list_tasks(TaskFilter(instance_id=instance_id), SETUP)
+        return task.id, task.element_id, task.assignee
+    return live.call(run)
+
+
+def instance_state(live, instance_id):
+    def run():
+        instance = instances.get_instance(instance_id, SETUP)
+        return instance.state, list(instance.activities), dict(instance.variables)
+    return live.call(run)
+
+
+def audit_actions(live, instance_id):
+    return live.call(lambda: [e.action for e in instances.instance_history(instance_id, SETUP)])
+
+
+def rows(page):
+    return page.locator("#task-list tbody tr")
+
+
+def business_keys(page):
+    return sorted(rows(page).evaluate_all("rows => rows.map(r => r.dataset.businessKey)"))
+
+
+@pytest.fixture(scope="module")
+def refunds(live):
+    deploy_refund(live)
+    big = start(live, "NORTH", "PA-N1", 1800)      # north_finance, then refund_controllers
+    small = start(live, "NORTH", "PA-N2", 300)     # north_billing
+    south = start(live, "SOUTH", "PA-S1", 100)     # south_billing: nina is in that group, but not at SOUTH
+    run_jobs(live)                                 # service tasks before the first approval, if any
+    # a group name alone must never reveal another site's work: nina is in south_billing too
+    add_user(live, "nina", PASSWORD, sites=["NORTH"],
+             groups=["north_billing", "north_finance", "refund_controllers", "south_billing"])
+    return {"big": big, "small": small, "south": south}
+
+
+def test_north_clerk_claims_fills_and_completes_a_refund_approval(live, page, refunds, screenshots):
+    log_in(page, "nina", PASSWORD)
+
+    # group tasks: only NORTH's, with their SLA state (due in 2 days: on track)
+    page.goto("/tasks/group")
+    assert business_keys(page) == ["PA-N1", "PA-N2"]
+    assert "PA-S1" not in page.content()
+    expect(rows(page).first.locator("[data-sla]")).to_have_attribute("data-sla", "on-track")
+    assert "SOUTH" not in page.locator("#f-site").inner_text()
+    page.select_option("#f-site", "NORTH")
+    page.click("form.filters button[type=submit]")
+    assert business_keys(page) == ["PA-N1", "PA-N2"]
+    assert "site=NORTH" in page.url
+
+    # claim PA-N1: its task page opens with the form (form-js) and the diagram (bpmn-js)
+    task_id, element_id, _ = open_task(live, refunds["big"])
+    assert element_id == "first_approval"
+    rows(page).filter(has_text="PA-N1").get_by_role("button", name="Claim").click()
+    expect(page).to_have_url(re.compile(rf"/tasks/{task_id}$"))
+    assert open_task(live, refunds["big"])[2] == "nina"
+    form = page.locator("#task-form")
+    expect(form).to_have_attribute("data-rendered", "true")
+    expect(page.locator("#task-diagram")).to_have_attribute("data-rendered", "true")
+    fields = page.locator("#task-form .fjs-form-field").locator("input, textarea")
+    assert fields.count() >= 4   # two radio buttons, the amount, the comment
+    expect(page.locator("#task-form .fjs-form-field-text")).to_contain_text("Refund of 1800")
+    assert page.locator("#task-diagram .djs-element").count() > 10
+    current = page.locator("#task-diagram .djs-element.lanes-current")
+    expect(current).to_have_count(1)
+    expect(current).to_have_attribute("data-element-id", element_id)
+    expect(page.locator("#task-diagram .lanes-badge-current")).to_be_visible()
+    expect(page.locator("#task-diagram .bjs-powered-by")).to_be_visible()   # bpmn.io watermark
+    expect(page.locator("#task-form .fjs-powered-by")).to_be_visible()      # form-js watermark
+    page.screenshot(path=str(screenshots / "task-page.png"), full_page=True)
+
+    # an empty form: form-js shows the errors next to the fields, nothing is sent
+    page.click("#complete")
+    expect(page.locator("#task-form .fjs-form-field-error").first).to_be_visible()
+    expect(page.locator("#form-status")).to_contain_text("correct")
+    expect(page).to_have_url(re.compile(rf"/tasks/{task_id}$"))
+
+    # data the server refuses (as a stale or tampered page would send it): errors per field, input kept
+    form.get_by_label("Comment").fill("Checked against the ledger")
+    page.evaluate("""() => {
+        const form = document.getElementById('complete-form');
+        form.querySelector('input[name=data]').value = JSON.stringify(
+            {decision: 'maybe', approved_amount: -5, comment: 'Checked against the ledger'});
+        HTMLFormElement.prototype.submit.call(form);
+    }""")
+    page.wait_for_load_state()
+    summary = page.locator("#error-summary")
+    expect(summary).to_contain_text("Decision")
+    expect(summary).to_contain_text("Approved amount")
+    expect(page.locator("#task-form")).to_have_attribute("data-server-errors", "shown")
+    expect(form.get_by_label("Comment")).to_have_value("Checked against the ledger")
+    expect(form.get_by_label("Approved amount")).to_have_value("-5")
+    assert page.locator("#task-form .fjs-has-errors").count() >= 2
+    state, activities, variables = instance_state(live, refunds["big"])
+    assert (state, activities) == ("running", ["first_approval"])
+    assert "decision" not in variables and "comment" not in variables
+    assert "task.completed" not in audit_actions(live, refunds["big"])
+    page.screenshot(path=str(screenshots / "task-page-server-errors.png"), full_page=True)
+
+    # a valid form completes the task; the instance moves on to the second approval
+    form.get_by_label("Approve", exact=True).check()
+    form.get_by_label("Approved amount").fill("")
+    form.get_by_label("Comment").fill("Verified the overpayment")
+    page.click("#complete")
+    expect(page).to_have_url(re.compile(r"/tasks$"))
+    expect(page.locator(".flash.info")).to_contain_text("is done")
+    expect(page.locator("#task-list-empty")).to_be_visible()   # nina's only claimed task is done
+    state, activities, variables = instance_state(live, refunds["big"])
+    assert (state, activities) == ("running", ["second_approval"])
+    assert (variables["decision"], variables["comment"]) == ("approve", "Verified the overpayment")
+    page.goto("/tasks/group")
+    expect(rows(page).filter(has_text="PA-N1")).to_contain_text("Second approval")
+
+    # claim and unclaim from the lists
+    rows(page).filter(has_text="PA-N2").get_by_role("button", name="Claim").click()
+    page.goto("/tasks")
+    assert business_keys(page) == ["PA-N2"]
+    rows(page).filter(has_text="PA-N2").get_by_role("button", name="Unclaim").click()
+    expect(page).to_have_url(re.compile(r"/tasks$"))
+    expect(page.locator("#task-list-empty")).to_be_visible()
+    assert open_task(live, refunds["small"])[2] is None
+
+
+def test_another_sites_task_page_does_not_exist_for_staff(live, page, refunds):
+    log_in(page, "nina", PASSWORD)
+    south_task, _, _ = open_task(live, refunds["south"])
+    response = page.goto(f"/tasks/{south_task}")
+    assert response.status == 404
+    assert "PA-S1" not in page.content()
+    response = page.goto("/admin/incidents")
+    assert response.status == 403
