@@ -21,7 +21,7 @@ from . import dmn, expressions
 from .camunda import ElementConfig
 from .definitions import ParsedDeployment, ParsedProcess, form_ref_of
 from .duedates import resolve_due_date
-from .serialization import dump_state, load_state
+from .serialization import dump_state, load_state, passed_elements
 from .specs import ExternalTask
 
 
@@ -268,9 +268,11 @@ class ProcessRuntime:
 
     @staticmethod
     def completed_elements(workflow: BpmnWorkflow) -> list[str]:
-        """Element ids a token has passed through (for diagrams that mark the path taken)."""
+        """Element ids a token has passed through (for diagrams that mark the path taken): completed
+        tasks still in the tree and those pruned from it (serialization.passed_elements)."""
         tasks = workflow.get_tasks(state=TaskState.COMPLETED)
-        return sorted({t.task_spec.bpmn_id for t in tasks if getattr(t.task_spec, "bpmn_id", None)})
+        done = {t.task_spec.bpmn_id for t in tasks if getattr(t.task_spec, "bpmn_id", None)}
+        return sorted(done | passed_elements(workflow))
 
     @staticmethod
     def end_event(workflow: BpmnWorkflow) -> str | None:
