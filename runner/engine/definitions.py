@@ -15,6 +15,7 @@ import adapters
 from . import dmn, expressions, forms
 from .camunda import BPMN_NS, ElementConfig, read_element_configs
 from .duedates import check_due_date, parse_duration
+from .messages import check_messages
 from .retry import parse_retry_cycle
 from .problems import DeploymentInvalid, Problem
 from .specs import LanesParser
@@ -222,6 +223,7 @@ def _check_elements(filename, tree, configs, result) -> list[Problem]:
 
     for timer in tree.iterfind(".//bpmn:timerEventDefinition", ns):
         problems.extend(_check_timer(filename, timer))
+    problems.extend(check_messages(filename, tree))
 
     for element_id, config in configs.items():
         if config.retry_cycle is not None:

@@ -17,7 +17,7 @@ from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask as UserTaskMixin
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
 
-from . import dmn, expressions
+from . import dmn, expressions, messages
 from .camunda import ElementConfig
 from .definitions import ParsedDeployment, ParsedProcess, form_ref_of
 from .duedates import resolve_due_date
@@ -93,12 +93,25 @@ class ProcessRuntime:
         self.script_engine = LanesScriptEngine(deployment.decisions)
 
     # --- lifecycle -----------------------------------------------------------
-    def start(self, variables: dict) -> BpmnWorkflow:
+    def start(self, variables: dict, message: tuple[str, dict] | None = None) -> BpmnWorkflow:
+        """A new workflow run on to its first wait; `message` (name, variables) starts it at that
+        message's start event, else the none/timer start events start it."""
         workflow = BpmnWorkflow(self.process.spec, self.process.subprocess_specs, script_engine=self.script_engine)
         start = workflow.task_tree
         start.data.update(variables)
         for task in workflow.get_tasks(state=TaskState.READY):
             task.data.update(variables)
+        start_event = None
+        if message is not None:
+            start_event = messages.start_messages(self.process).get(message[0])
+            if start_event is None:
+                raise ProcessError(f"no start event of {self.process.key} catches message '{message[0]}'")
+        if not messages.keep_only_start(workflow, start_event):
+            names = ", ".join(sorted(messages.start_messages(self.process)))
+            raise ProcessError(f"{self.process.key} starts only with a message ({names}): "
+                               f"send it with POST /api/v1/messages")
+        if message is not None:
+            messages.deliver(workflow, *message)
         self.advance(workflow)
         return workflow
 

@@ -14,6 +14,7 @@ from SpiffWorkflow.camunda.parser import event_parsers as camunda_events
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser
 
 from .camunda import BPMN_NS
+from .messages import PlainMessages
 
 
 class DecisionTask(BpmnSpecMixin):
@@ -101,7 +102,7 @@ def is_timer_start(node) -> bool:
             and node.find(f"{{{BPMN_NS}}}timerEventDefinition") is not None)
 
 
-class StartEventParser(_TimerLiterals, camunda_events.CamundaStartEventParser):
+class StartEventParser(_TimerLiterals, PlainMessages, camunda_events.CamundaStartEventParser):
     def create_task(self):
         if is_timer_start(self.node):  # the instance itself starts at once; the timer made it start
             task = self._create_task(NoneEventDefinition())
@@ -110,11 +111,11 @@ class StartEventParser(_TimerLiterals, camunda_events.CamundaStartEventParser):
         return super().create_task()
 
 
-class IntermediateCatchEventParser(_TimerLiterals, camunda_events.CamundaIntermediateCatchEventParser):
+class IntermediateCatchEventParser(_TimerLiterals, PlainMessages, camunda_events.CamundaIntermediateCatchEventParser):
     pass
 
 
-class BoundaryEventParser(_TimerLiterals, camunda_events.CamundaBoundaryEventParser):
+class BoundaryEventParser(_TimerLiterals, PlainMessages, camunda_events.CamundaBoundaryEventParser):
     pass
 
 

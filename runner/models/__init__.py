@@ -5,10 +5,11 @@ from .base import db, new_id, utcnow
 from .deployments import Deployment, DeploymentFile, ProcessDefinition
 from .instances import HumanTask, ProcessInstance, TaskCandidate
 from .jobs import Incident, Job
+from .messages import InboundMessage, MessageSubscription
 from .migrate import upgrade_database
 
 __all__ = [
-    "ApiToken", "AuditEvent", "Deployment", "DeploymentFile", "HumanTask", "IdempotencyKey", "Incident", "Job",
-    "ProcessDefinition", "ProcessInstance", "TaskCandidate", "User", "UserMembership", "db", "new_id",
-    "upgrade_database", "utcnow",
+    "ApiToken", "AuditEvent", "Deployment", "DeploymentFile", "HumanTask", "IdempotencyKey", "InboundMessage",
+    "Incident", "Job", "MessageSubscription", "ProcessDefinition", "ProcessInstance", "TaskCandidate", "User",
+    "UserMembership", "db", "new_id", "upgrade_database", "utcnow",
 ]

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..engine import ProcessError, ProcessRuntime
 from ..models import HumanTask, IdempotencyKey, ProcessDefinition, ProcessInstance, TaskCandidate, db, utcnow
-from . import audit, deployments, jobs
+from . import audit, deployments, jobs, messages
 from .accounts import Principal
 from .errors import Conflict, Forbidden, Invalid, NotFound, ProcessFailure
 from .transaction import transactional
@@ -119,6 +119,7 @@ def save_workflow(instance: ProcessInstance, runtime: ProcessRuntime, workflow) 
         instance.ended_at = now
     _sync_tasks(instance, runtime, workflow, now)
     jobs.sync_jobs(instance, runtime, workflow, now)
+    messages.sync_subscriptions(instance, runtime, workflow, now)  # last: may deliver a kept message and save again
 
 
 def _json_safe(variables: dict) -> dict:
