@@ -131,16 +131,14 @@ def _submitted_data() -> dict:
 @web.post("/tasks/<task_id>/complete")
 @login_required
 def complete_task(task_id: str):
+    """Complete with the posted data; if refused, the page again with that data and why (never lost)."""
     data = None
     try:
         data = _submitted_data()
         task = tasks.complete_task(task_id, data, actor=current_principal())
     except Invalid as exc:
         return render_task(task_id, submitted=data, errors=exc.extra.get("errors") or {"": exc.detail}, status=422)
-    except (Conflict, Forbidden) as exc:
-        flash(exc.detail, "error")
-        return redirect(url_for("web.task_page", task_id=task_id))
-    except ServiceError as exc:
+    except ServiceError as exc:   # claimed by someone else, changed meanwhile, the process failed, ...
         if exc.status == 404:
             raise
         return render_task(task_id, submitted=data, errors={"": exc.detail}, status=exc.status)
