@@ -89,7 +89,7 @@ SCHEMAS = {
         "type": "object", "required": ["id", "processKey", "version", "site", "state"],
         "properties": {"id": _string(), "processKey": _string(), "version": {"type": "integer"},
                        "definitionId": {"type": "integer"}, "businessKey": NULLABLE_STRING, "site": _string(),
-                       "state": _string(enum=["running", "completed", "terminated"]), "endEvent": NULLABLE_STRING,
+                       "state": _string(enum=["running", "suspended", "completed", "terminated"]), "endEvent": NULLABLE_STRING,
                        "currentActivities": {"type": "array", "items": _string()}, "variables": JSON_OBJECT,
                        "startedAt": TIME, "startedBy": _string(), "endedAt": NULLABLE_TIME,
                        "openTasks": _array("TaskSummary")},

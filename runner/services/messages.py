@@ -37,7 +37,6 @@ from .transaction import transactional
 
 DEFAULT_TTL_SECONDS = 24 * 3600
 MAX_TTL_SECONDS = 366 * 24 * 3600
-MAX_VARIABLES_BYTES = 256 * 1024
 MAX_CORRELATION_KEYS = 20
 RESERVED = {"site", "business_key"}
 SITE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
@@ -81,7 +80,7 @@ def state_of(message: InboundMessage, now: datetime | None = None) -> str:
 # --- receiving ------------------------------------------------------------------
 
 def _optional_text(value, field: str, limit: int = 200):
-    if value is not None and (not isinstance(value, str) or not value or len(value) > limit):
+    if value is not None and (not isinstance(value, str) or not value or len(value) > limit or "\x00" in value):
         raise Invalid(f"{field} must be a non-empty string of at most {limit} characters",
                       errors={field: f"At most {limit} characters"})
 
@@ -89,6 +88,7 @@ def _optional_text(value, field: str, limit: int = 200):
 def _check(request: MessageRequest) -> None:
     if not isinstance(request.name, str) or not request.name.strip() or len(request.name) > 200:
         raise Invalid("a message needs a name (at most 200 characters)", errors={"name": "Required"})
+    _optional_text(request.name, "name")
     if not isinstance(request.idempotency_key, str) or not request.idempotency_key.strip():
         raise Invalid("a message needs an idempotency key (Idempotency-Key header or idempotencyKey field)",
                       errors={"idempotencyKey": "Required"})
@@ -107,8 +107,8 @@ def _check(request: MessageRequest) -> None:
     clash = RESERVED & set(request.variables)
     if clash:
         raise Invalid(f"variables may not set {', '.join(sorted(clash))}", errors={"variables": "Reserved names"})
-    if len(json.dumps(request.variables, default=str)) > MAX_VARIABLES_BYTES:
-        raise Invalid(f"variables are larger than {MAX_VARIABLES_BYTES // 1024} KiB")
+    from .instances import check_variables_size
+    check_variables_size(request.variables)
     ttl = request.ttl_seconds
     if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 <= ttl <= MAX_TTL_SECONDS):
         raise Invalid(f"ttlSeconds must be a whole number of seconds from 0 to {MAX_TTL_SECONDS}",
@@ -235,7 +235,7 @@ def _subscriptions(instance_id: str, names=None) -> list[MessageSubscription]:
 
 
 def _correlate(message: InboundMessage, instance: ProcessInstance, actor, now: datetime) -> None:
-    from .instances import save_workflow
+    from .instances import check_state_size, save_workflow
     runtime = deployments.runtime_for(instance.definition)
     workflow = runtime.load(instance.workflow_state)
     task_ids = {s.spiff_task_id for s in _subscriptions(instance.id, {message.name})}
@@ -251,6 +251,7 @@ def _correlate(message: InboundMessage, instance: ProcessInstance, actor, now: d
     audit.record("message.correlated", actor, instance_id=instance.id, message_id=message.id, name=message.name,
                  element_ids=caught, variables=sorted(message.variables))
     save_workflow(instance, runtime, workflow)
+    check_state_size(instance)
 
 
 def _mark_delivered(message, outcome, instance, element_ids, now) -> None:
@@ -278,7 +279,7 @@ def _start_definition(message: InboundMessage) -> ProcessDefinition | None:
 
 
 def _start_instance(message: InboundMessage, definition: ProcessDefinition, actor: Principal, now) -> None:
-    from .instances import save_workflow
+    from .instances import check_state_size, save_workflow
     if message.site is None:
         raise Invalid(f"message '{message.name}' starts process {definition.process_key}: say at which site "
                       f"with the site field", errors={"site": "Required to start an instance"})
@@ -298,6 +299,7 @@ def _start_instance(message: InboundMessage, definition: ProcessDefinition, acto
     db.session.flush()
     _mark_delivered(message, "started", instance, [engine_messages.start_messages(runtime.process)[message.name]], now)
     save_workflow(instance, runtime, workflow)
+    check_state_size(instance)
     audit.record("instance.started", actor, instance_id=instance.id, process_key=definition.process_key,
                  version=definition.version, site=message.site, business_key=message.business_key,
                  message_id=message.id, message=message.name)

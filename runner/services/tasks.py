@@ -151,6 +151,8 @@ def complete_task(task_id: str, data: dict, actor: Principal) -> HumanTask:
         raise Invalid("form data must be a JSON object")
     check_variables_size(data, "form data")
     instance = task.instance
+    if instance.state == "suspended":
+        raise Conflict(f"instance {instance.id} is suspended; its tasks can be completed once an admin resumes it")
     form = task_form(task)
     if form is not None:
         data, errors = validate_submission(form, data, instance.variables)
