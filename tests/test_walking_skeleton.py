@@ -227,3 +227,18 @@ def test_bad_start_requests_get_clear_errors(client, deploy_refund):
     missing = client.get("/api/v1/process-instances/doesnotexist")
     assert missing.status_code == 404 and missing.mimetype == "application/problem+json"
     assert client.get("/api/v1/no-such-route").mimetype == "application/problem+json"
+
+
+def test_nul_bytes_and_overlong_keys_are_refused_before_the_database(client, deploy_refund):
+    deploy_refund()
+    long_key = client.post("/api/v1/process-instances", headers={"Idempotency-Key": "k" * 201}, json={
+        "processKey": "patient_refund", "site": "NORTH", "variables": {"amount": 5, "reason": "overpayment"}})
+    assert long_key.status_code == 422 and "Idempotency-Key" in long_key.get_json()["detail"]
+    nul_key = client.post("/api/v1/process-instances", json={
+        "processKey": "patient_refund", "site": "NORTH", "businessKey": "a\x00b", "variables": {}})
+    assert nul_key.status_code == 422
+    for url in ("/api/v1/process-instances?businessKey=a%00b", "/api/v1/tasks?assignee=%00",
+                "/api/v1/process-instances/ab%00cd"):
+        response = client.get(url)
+        assert response.status_code == 422 and "NUL" in response.get_json()["detail"], url
+    assert client.get("/api/v1/process-instances").get_json() == []

@@ -16,6 +16,14 @@ def limit_request_size() -> None:
         request.max_content_length = current_app.config.get("MAX_JSON_BYTES", MAX_JSON_BYTES)
 
 
+def reject_nul_bytes() -> None:
+    """before_request: a NUL byte in the path, a query value or a header is never meaningful here
+    (and PostgreSQL cannot store it): refuse it up front instead of failing deep inside."""
+    parts = [request.path, *request.args.keys(), *request.args.values(), *request.headers.values()]
+    if any("\x00" in part for part in parts):
+        raise Invalid("the request contains a NUL byte in its path, query or headers")
+
+
 def json_body(required: bool = True) -> dict:
     """The request's JSON object; 422 for anything else (not JSON, nested too deep, not an object)."""
     data = request.get_data(cache=True)

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from lxml import etree
 from SpiffWorkflow.bpmn.parser import BpmnValidator
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 import adapters
@@ -17,6 +16,7 @@ from .camunda import BPMN_NS, ElementConfig, read_element_configs
 from .duedates import check_due_date, parse_duration
 from .messages import check_messages
 from .retry import parse_retry_cycle
+from .loops import prepare_loop_tasks
 from .problems import DeploymentInvalid, Problem
 from .specs import LanesParser
 from .start_timers import StartTimer, check_start_timer, read_start_timer
@@ -167,8 +167,10 @@ def _build_processes(parser, configs, result, problems):
             problems.append(_from_validation(exc, filename) if isinstance(exc, ValidationException)
                             else Problem(filename, key, str(exc)))
             continue
-        for each in (spec, *subprocess_specs.values()):
-            _connect_loop_tasks(each)
+        loop_problems = [p for each in (spec, *subprocess_specs.values()) for p in prepare_loop_tasks(each, filename)]
+        if loop_problems:
+            problems.extend(loop_problems)
+            continue
         elements = {}
         for file_configs in configs.values():
             elements.update(file_configs)
@@ -180,16 +182,6 @@ def _build_processes(parser, configs, result, problems):
         result.processes[key] = ParsedProcess(key, name, filename, spec, subprocess_specs, elements, start_timer)
     if not result.processes and not problems:
         problems.append(Problem("(deployment)", None, "no executable process (isExecutable=\"true\") found"))
-
-
-def _connect_loop_tasks(spec) -> None:
-    """Wire multi-instance tasks to their children's completion now, as Spiff's spec deserializer
-    does: otherwise only the process that created the children would ever merge them back."""
-    for task_spec in spec.task_specs.values():
-        if isinstance(task_spec, LoopTask):
-            child = spec.task_specs.get(task_spec.task_spec)
-            if child is not None and not child.completed_event.is_connected(task_spec.merge_child):
-                child.completed_event.connect(task_spec.merge_child)
 
 
 # --- element checks -------------------------------------------------------
@@ -231,6 +223,9 @@ def _check_elements(filename, tree, configs, result) -> list[Problem]:
                 parse_retry_cycle(config.retry_cycle)
             except ValueError as exc:
                 problems.append(Problem(filename, element_id, f"camunda:failedJobRetryTimeCycle {exc}"))
+        if (config.inputs or config.outputs) and config.tag not in MAPPED_TAGS:
+            problems.append(Problem(filename, element_id, "camunda:inputOutput is supported on service tasks only: "
+                                    "set variables with a script task or the form instead"))
         for name, expr in {**config.inputs, **config.outputs}.items():
             if expr.strip().startswith(("${", "#{")):  # anything else is a literal string
                 check_expr(element_id, expr, what=f"mapping '{name}'")
@@ -250,6 +245,7 @@ def _check_elements(filename, tree, configs, result) -> list[Problem]:
     return problems
 
 
+MAPPED_TAGS = {"serviceTask"}  # where camunda:inputOutput is applied (runtime.external_call / complete)
 UNSUPPORTED_TAGS = {
     "sendTask": "send tasks are not supported",
     "complexGateway": "complex gateways are not supported",

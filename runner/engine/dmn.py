@@ -230,11 +230,16 @@ def _compile_entry(compiler, text: str, what: str, where: str, rule_id: str, fil
 
 def evaluate(decision: Decision, variables: dict) -> DecisionResult:
     """Evaluate a decision table against `variables` and apply its hit policy."""
-    values = [_input_value(decision, item, variables) for item in decision.inputs]
-    matched = [rule for rule in decision.rules
-               if all(test(value, variables) for test, value in zip(rule.tests, values))]
+    matched = matching_rules(decision, variables)
     outputs = [_rule_outputs(decision, rule, variables) for rule in matched]
     return _apply_hit_policy(decision, matched, outputs)
+
+
+def matching_rules(decision: Decision, variables: dict) -> list[Rule]:
+    """Every rule whose input entries all hold, before the hit policy picks among them."""
+    values = [_input_value(decision, item, variables) for item in decision.inputs]
+    return [rule for rule in decision.rules
+            if all(test(value, variables) for test, value in zip(rule.tests, values))]
 
 
 def _input_value(decision: Decision, item: Input, variables: dict) -> Any:

@@ -2,6 +2,7 @@
 from .accounts import ApiToken, User, UserMembership
 from .audit import AuditEvent, IdempotencyKey
 from .base import db, new_id, utcnow
+from .drafts import DraftFile
 from .deployments import Deployment, DeploymentFile, ProcessDefinition
 from .instances import HumanTask, ProcessInstance, TaskCandidate
 from .jobs import Incident, Job
@@ -9,7 +10,7 @@ from .messages import InboundMessage, MessageSubscription
 from .migrate import upgrade_database
 
 __all__ = [
-    "ApiToken", "AuditEvent", "Deployment", "DeploymentFile", "HumanTask", "IdempotencyKey", "InboundMessage",
-    "Incident", "Job", "MessageSubscription", "ProcessDefinition", "ProcessInstance", "TaskCandidate", "User",
-    "UserMembership", "db", "new_id", "upgrade_database", "utcnow",
+    "ApiToken", "AuditEvent", "Deployment", "DeploymentFile", "DraftFile", "HumanTask", "IdempotencyKey",
+    "InboundMessage", "Incident", "Job", "MessageSubscription", "ProcessDefinition", "ProcessInstance",
+    "TaskCandidate", "User", "UserMembership", "db", "new_id", "upgrade_database", "utcnow",
 ]

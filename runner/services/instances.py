@@ -29,7 +29,8 @@ def _check_start_input(site, business_key, variables) -> None:
     if not isinstance(site, str) or not SITE.match(site):
         raise Invalid("site must be a site code of letters, digits, '-' or '_' (at most 40)",
                       errors={"site": "Must be a site code such as NORTH or CLINIC-12"})
-    if business_key is not None and (not isinstance(business_key, str) or len(business_key) > 200):
+    if business_key is not None and (not isinstance(business_key, str) or len(business_key) > 200
+                                     or "\x00" in business_key):
         raise Invalid("businessKey must be a string of at most 200 characters",
                       errors={"businessKey": "Must be a string of at most 200 characters"})
     if not isinstance(variables, dict):
@@ -66,6 +67,8 @@ def start_instance(process_key: str, site: str, variables: dict | None, actor: P
     if not actor.sees_site(site):
         raise Forbidden(f"you may not start instances at site {site}")
     request_hash = _request_hash(process_key, site, business_key, variables)
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= 200 and "\x00" not in idempotency_key):
+        raise Invalid("Idempotency-Key must be 1 to 200 characters", errors={"Idempotency-Key": "At most 200 characters"})
     if idempotency_key is not None:
         replay = _replayed(idempotency_key, request_hash)
         if replay is not None:
@@ -107,16 +110,19 @@ def _replayed(key: str, request_hash: str) -> ProcessInstance | None:
     return db.session.get(ProcessInstance, stored.resource_id)
 
 
-def save_workflow(instance: ProcessInstance, runtime: ProcessRuntime, workflow) -> None:
-    """Store the workflow state and derive the instance columns and human-task rows from it."""
+def save_workflow(instance: ProcessInstance, runtime: ProcessRuntime, workflow, actor=None) -> None:
+    """Store the workflow state and derive the instance columns and human-task rows from it.
+
+    `actor` (a Principal or a name) is who moved the instance; it is recorded if this save completes it."""
     now = utcnow()
     instance.workflow_state = runtime.dump(workflow)
     instance.variables = _json_safe(runtime.variables(workflow))
     instance.activities = runtime.active_elements(workflow)
-    if workflow.is_completed():
+    if workflow.is_completed() and instance.state != "completed":
         instance.state = "completed"
         instance.end_event = runtime.end_event(workflow)
         instance.ended_at = now
+        audit.record("instance.completed", actor or "engine", instance_id=instance.id, end_event=instance.end_event)
     _sync_tasks(instance, runtime, workflow, now)
     jobs.sync_jobs(instance, runtime, workflow, now)
     messages.sync_subscriptions(instance, runtime, workflow, now)  # last: may deliver a kept message and save again

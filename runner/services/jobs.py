@@ -177,7 +177,7 @@ def _succeeded(job_id: int, worker_id: str, outputs: dict) -> str:
         return _open_incident(job, f"after {job.topic} succeeded: {exc}", "failed-job", actor)
     audit.record("job.completed", actor, instance_id=instance.id, element_id=job.element_id,
                  topic=job.topic, attempts=job.attempts + 1, outputs=sorted(outputs))
-    save_workflow(instance, runtime, workflow)
+    save_workflow(instance, runtime, workflow, actor)
     return "completed"
 
 
@@ -198,7 +198,7 @@ def _business_error(job_id: int, worker_id: str, code: str, message: str) -> str
                                    f"error boundary event catches it", "unhandled-error", actor)
     audit.record("job.bpmn-error", actor, instance_id=instance.id, element_id=job.element_id,
                  topic=job.topic, code=code)
-    save_workflow(instance, runtime, workflow)
+    save_workflow(instance, runtime, workflow, actor)
     return "bpmn-error"
 
 
@@ -252,7 +252,7 @@ def _fire_timer(job_id: int, worker_id: str) -> str:
     audit.record("timer.fired", actor, instance_id=instance.id, element_id=job.element_id,
                  due_at=job.due_at.isoformat(), late_seconds=round(lateness, 3))
     job.locked_by = job.locked_until = None
-    save_workflow(instance, runtime, workflow)
+    save_workflow(instance, runtime, workflow, actor)
     return "fired"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import and_, false, or_, select
+from sqlalchemy.orm import selectinload
 
 from ..engine import ProcessError
 from ..engine.forms import Form, validate_submission
@@ -78,6 +79,8 @@ def list_tasks(filters: TaskFilter, actor: Principal) -> list[HumanTask]:
         if value:
             query = query.where(HumanTask.id.in_(
                 select(TaskCandidate.task_id).where(TaskCandidate.kind == kind, TaskCandidate.value == value)))
+    # the candidates of the whole page in one query, not one per task when the list is rendered
+    query = query.options(selectinload(HumanTask.candidates))
     return list(db.session.scalars(query.limit(filters.limit).offset(filters.offset)))
 
 
@@ -168,10 +171,8 @@ def complete_task(task_id: str, data: dict, actor: Principal) -> HumanTask:
     task.state = "completed"
     task.completed_at = utcnow()
     task.completed_by = actor.username
-    save_workflow(instance, runtime, workflow)
-    check_state_size(instance)
     audit.record("task.completed", actor, instance_id=instance.id, task_id=task.id,
                  element_id=task.element_id, fields=sorted(data))
-    if instance.state == "completed":
-        audit.record("instance.completed", actor, instance_id=instance.id, end_event=instance.end_event)
+    save_workflow(instance, runtime, workflow, actor)
+    check_state_size(instance)
     return task

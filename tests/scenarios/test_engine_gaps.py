@@ -41,7 +41,6 @@ def fresh_runtime(bpmn: bytes) -> ProcessRuntime:
     return ProcessRuntime(parsed.processes["line_approvals"], parsed)
 
 
-@pytest.mark.xfail(strict=True, reason="gap: camunda:collection multi-instance breaks across processes")
 @pytest.mark.parametrize("sequential", [True, False], ids=["sequential", "parallel"])
 def test_multi_instance_over_a_collection_survives_another_process(sequential):
     """SpiffWorkflow's Camunda multi-instance spec sets its data_input/input_item only when the loop starts
@@ -68,7 +67,6 @@ def test_multi_instance_over_a_collection_survives_another_process(sequential):
     assert len(ProcessRuntime.variables(final)["lines"]) == len(LINES)
 
 
-@pytest.mark.xfail(strict=True, reason="gap: camunda:collection=\"${lines}\" deploys, then fails (500) at start")
 def test_collection_expression_is_supported_or_refused_at_deploy(client):
     """Camunda 7 allows an expression as the collection; SpiffWorkflow takes the text as a variable name, so
     starting fails with 'Missing data input' (sequential) or, in parallel, an uncaught TypeError the API
@@ -83,7 +81,6 @@ def test_collection_expression_is_supported_or_refused_at_deploy(client):
     assert len(client.get(f"/api/v1/tasks?instanceId={started.get_json()['id']}").get_json()) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="gap: camunda:inputOutput on non-service tasks is silently ignored")
 def test_output_mapping_on_a_user_task_is_applied_or_refused(client):
     """camunda:inputParameter/outputParameter on user, script and business rule tasks deploy but are never
     applied (only service tasks run their mappings), against DESIGN.md's "never a silent skip". Setting
@@ -114,7 +111,6 @@ def test_output_mapping_on_a_user_task_is_applied_or_refused(client):
     assert final["variables"].get("status") == "reviewed"
 
 
-@pytest.mark.xfail(strict=True, reason="gap: no instance.completed audit row when a job ends the instance")
 def test_instance_completed_by_a_job_is_audited(scenario):
     """An instance whose last step is a service task (patient_refund's notify_patient) completes in the
     job worker, which records job.completed but not instance.completed; services/tasks.py records it
