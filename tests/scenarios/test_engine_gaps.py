@@ -1,8 +1,8 @@
-"""Engine gaps met while modelling the issue 6 process library, kept as strict expected failures.
+"""Engine gaps met while modelling the issue 6 process library, now closed; these tests keep them closed.
 
-Each test states what the process library needed; the processes model around the gap meanwhile (see
-their READMEs). When the engine closes a gap, its test passes, strict xfail turns that into a failure:
-remove the marker then (and the processes may use the feature).
+Each test states what the process library needed: multi-instance over a collection across processes,
+a `${collection}` expression, camunda:inputOutput outside service tasks (refused at deploy, naming the
+element), and the audit row of an instance that a job completes.
 """
 from __future__ import annotations
 
