@@ -1,10 +1,14 @@
 """Issue 10: inbound messages through POST /api/v1/messages, correlation, idempotency and kept messages."""
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from adapters import build_registry
+from runner.models import db
+from runner.worker import Worker
 from tests.accounts_fixtures import bearer, client, test_users  # noqa: F401  (client: admin by default)
 from tests.helpers import upload
 
@@ -256,3 +260,36 @@ def test_concurrent_duplicates_and_races_lose_nothing_and_do_nothing_twice(app, 
     for raced in racing:
         assert instance(client, raced["id"])["currentActivities"] == ["wait_remittance"], raced["businessKey"]
     assert client.get("/api/v1/messages?state=pending").get_json() == []
+
+
+def test_an_event_based_gateway_takes_the_payment_or_the_due_date(app, client):
+    deploy(client, "statement_followup.bpmn")
+    with app.app_context():
+        worker = Worker(app, name="messages-test-worker", registry=build_registry(db.engine, env={}))
+
+    def statement(business_key, grace_period):
+        response = client.post("/api/v1/process-instances", json={
+            "processKey": "statement_followup", "site": "NORTH", "businessKey": business_key,
+            "variables": {"grace_period": grace_period}})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    paid = statement("STMT-1", "P30D")
+    assert paid["currentActivities"] == ["payment_or_due_date"]
+    [wait] = client.get(f"/api/v1/process-instances/{paid['id']}/message-subscriptions").get_json()
+    assert (wait["messageName"], wait["elementId"], wait["kind"]) == ("remittance_posted", "payment_posted", "gateway")
+    answer = send(client, "remit-STMT-1", "remittance_posted", businessKey="STMT-1", variables={"remit_id": "R-9"})
+    assert answer.status_code == 200 and answer.get_json()["elementIds"] == ["payment_posted"]
+    final = instance(client, paid["id"])
+    assert (final["state"], final["endEvent"], final["variables"]["remit_id"]) == ("completed", "statement_settled", "R-9")
+    assert client.get(f"/api/v1/process-instances/{paid['id']}/jobs").get_json() == []
+
+    overdue = statement("STMT-2", "PT0.2S")
+    [timer] = client.get(f"/api/v1/process-instances/{overdue['id']}/jobs").get_json()
+    assert (timer["kind"], timer["elementId"]) == ("timer", "payment_or_due_date")
+    time.sleep(0.3)
+    worker.drain()
+    final = instance(client, overdue["id"])
+    assert (final["state"], final["endEvent"]) == ("completed", "sent_to_collections")
+    late = send(client, "remit-STMT-2", "remittance_posted", businessKey="STMT-2", variables={"remit_id": "R-10"})
+    assert late.status_code == 202  # nobody waits for it any more: kept, and it will expire

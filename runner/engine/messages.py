@@ -19,7 +19,8 @@ from lxml import etree
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.parser.event_parsers import EventDefinitionParser
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent, ReceiveTask
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent, EventBasedGateway, ReceiveTask
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.task import TaskState
@@ -91,7 +92,7 @@ class MessageWait:
     spiff_task_id: str
     element_id: str
     message_name: str
-    kind: str  # start | catch | receive | boundary
+    kind: str  # start | catch | receive | boundary | gateway (a catch event after an event-based gateway)
 
 
 def _message_definition(task) -> MessageEventDefinition | None:
@@ -109,13 +110,29 @@ def _wait_kind(spec) -> str:
     return "catch"
 
 
+def _gateway_messages(task) -> list[tuple[str, MessageEventDefinition]]:
+    """(element id, definition) of the message catch events after a waiting event-based gateway.
+
+    SpiffWorkflow moves the events behind the gateway onto the gateway itself, in the order of its
+    outgoing flows: the gateway task is the one that waits and catches."""
+    definition = getattr(task.task_spec, "event_definition", None)
+    if not isinstance(task.task_spec, EventBasedGateway) or not isinstance(definition, MultipleEventDefinition):
+        return []
+    return [(output.bpmn_id, item) for output, item in zip(task.task_spec.outputs, definition.event_definitions)
+            if isinstance(item, MessageEventDefinition)]
+
+
 def waiting_for_messages(workflow: BpmnWorkflow) -> list[MessageWait]:
     """Every task of the workflow (and its subprocesses) that waits for a message now."""
     waits = []
     for task in workflow.top_workflow.event_manager.tasks.values():
+        if task.state != TaskState.WAITING:
+            continue
         definition = _message_definition(task)
-        if definition is not None and task.state == TaskState.WAITING:
+        if definition is not None:
             waits.append(MessageWait(str(task.id), task.task_spec.bpmn_id, definition.name, _wait_kind(task.task_spec)))
+        for element_id, item in _gateway_messages(task):
+            waits.append(MessageWait(str(task.id), element_id, item.name, "gateway"))
     return sorted(waits, key=lambda w: (w.message_name, w.element_id, w.spiff_task_id))
 
 
@@ -173,8 +190,10 @@ def deliver(workflow: BpmnWorkflow, message_name: str, variables: dict,
             continue
         task = workflow.get_task_from_id(UUID(wait.spiff_task_id))
         if task is None or task.state != TaskState.WAITING:
-            continue  # an earlier catch (an interrupting boundary event) cancelled it
-        event = BpmnEvent(task.task_spec.event_definition, payload=dict(variables))
+            continue  # an earlier catch (an interrupting boundary event, a gateway's other branch) ended it
+        definition = (task.task_spec.event_definition if wait.kind != "gateway"
+                      else dict(_gateway_messages(task))[wait.element_id])
+        event = BpmnEvent(definition, payload=dict(variables))
         task.task_spec.catch(task, event)
         task.task_spec._update(task)
         caught.append(wait.element_id)

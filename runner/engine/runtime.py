@@ -8,6 +8,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition, TimeDateEventDefinition,
                                                               TimerEventDefinition)
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
@@ -209,6 +210,9 @@ class ProcessRuntime:
                                        topic=task.task_spec.topic, retry_cycle=config.retry_cycle))
         for task in workflow.top_workflow.event_manager.tasks.values():
             definition = getattr(task.task_spec, "event_definition", None)
+            if isinstance(definition, MultipleEventDefinition):  # an event-based gateway's timer branch
+                definition = next((d for d in definition.event_definitions if isinstance(d, TimerEventDefinition)),
+                                  None)
             if isinstance(definition, TimerEventDefinition) and task.state == TaskState.WAITING:
                 due = _timer_due(task, definition)
                 if due is not None:

@@ -13,7 +13,10 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.event_definition import MessageEventDefinitionConverter
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
+from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition as CamundaMessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 STATE_FORMAT = "lanes-1"
@@ -40,6 +43,10 @@ class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
 
 _config = dict(CAMUNDA_CONFIG)
 _config[BpmnWorkflow] = StateOnlyWorkflowConverter
+# Lanes' message events use the plain BPMN message definition (engine/messages.py), and an event-based
+# gateway keeps the events it caught in its task's internal data: convert that class, not Camunda's
+_config.pop(CamundaMessageEventDefinition, None)
+_config[MessageEventDefinition] = MessageEventDefinitionConverter
 _registry = BpmnWorkflowSerializer.configure(_config)
 _serializer = BpmnWorkflowSerializer(_registry)
 
