@@ -29,6 +29,29 @@ FILES = {
     "form-js/form-js.css": ("@bpmn-io/form-js", "dist/assets/form-js.css"),
     "form-js/flatpickr-light.css": ("@bpmn-io/form-js", "dist/assets/flatpickr/light.css"),
     "form-js/LICENSE": ("@bpmn-io/form-js", "LICENSE"),
+    # the analysts' modeler pages (pages_modeler.py): bpmn-js Modeler + Camunda 7 properties panel, dmn-js, form-js editor
+    "bpmn-js/bpmn-modeler.production.min.js": ("bpmn-js", "dist/bpmn-modeler.production.min.js"),
+    **{f"bpmn-js/bpmn-font/{name}": ("bpmn-js", f"dist/assets/bpmn-font/{name}")
+       for name in ("css/bpmn.css", "font/bpmn.woff2", "font/bpmn.woff", "font/bpmn.ttf", "font/bpmn.eot",
+                    "font/bpmn.svg")},
+    "bpmn-js-properties-panel/bpmn-js-properties-panel.umd.js": ("bpmn-js-properties-panel",
+                                                                 "dist/bpmn-js-properties-panel.umd.js"),
+    "bpmn-js-properties-panel/LICENSE": ("bpmn-js-properties-panel", "LICENSE"),
+    "properties-panel/properties-panel.css": ("@bpmn-io/properties-panel", "dist/assets/properties-panel.css"),
+    "properties-panel/LICENSE": ("@bpmn-io/properties-panel", "LICENSE"),
+    "camunda-bpmn-moddle/camunda.json": ("camunda-bpmn-moddle", "resources/camunda.json"),
+    "camunda-bpmn-moddle/LICENSE": ("camunda-bpmn-moddle", "LICENSE"),
+    "dmn-js/dmn-modeler.production.min.js": ("dmn-js", "dist/dmn-modeler.production.min.js"),
+    **{f"dmn-js/{name}": ("dmn-js", f"dist/assets/{name}")
+       for name in ("diagram-js.css", "dmn-js-shared.css", "dmn-js-drd.css", "dmn-js-decision-table.css",
+                    "dmn-js-decision-table-controls.css", "dmn-js-literal-expression.css",
+                    "dmn-js-boxed-expression.css", "dmn-js-boxed-expression-controls.css",
+                    "dmn-font/css/dmn.css", "dmn-font/font/dmn.woff2", "dmn-font/font/dmn.woff",
+                    "dmn-font/font/dmn.ttf", "dmn-font/font/dmn.eot", "dmn-font/font/dmn.svg")},
+    "dmn-js/LICENSE": ("dmn-js", "LICENSE"),
+    "form-js/form-editor.umd.js": ("@bpmn-io/form-js", "dist/form-editor.umd.js"),
+    "form-js/form-js-editor.css": ("@bpmn-io/form-js", "dist/assets/form-js-editor.css"),
+    "form-js/properties-panel.css": ("@bpmn-io/form-js", "dist/assets/properties-panel.css"),
 }
 
 
