@@ -7,6 +7,7 @@ import pytest
 
 from adapters import build_registry
 from runner.models import db
+from runner.services import jobs
 from runner.worker import Worker
 from tests.accounts_fixtures import bearer, client, test_users  # noqa: F401  (client: admin by default)
 from tests.helpers import upload
@@ -120,3 +121,19 @@ def test_bulk_retry_of_incidents_after_a_dry_run(client, worker, registry):
     retried = [e for e in client.get(f"/api/v1/process-instances/{ids[0]}/audit").get_json()
                if e["action"] == "incident.retried"]
     assert retried and retried[0]["actor"] == "admin"
+
+
+def test_a_job_claimed_just_before_the_suspension_waits_for_the_resume(app, client, worker, registry):
+    deploy(client, FIXTURES / "jobs" / "refund_payout.bpmn")
+    payout = start(client, "refund_payout", "PAY-7", patient_account="PA-1001", amount=20)
+    with app.app_context():
+        [job_id] = jobs.claim_jobs("slow-worker", limit=5)
+    client.post(f"/api/v1/process-instances/{payout}/suspend")
+    with app.app_context():
+        assert jobs.run_job(job_id, "slow-worker", registry) == "suspended"
+    [job] = client.get(f"/api/v1/process-instances/{payout}/jobs").get_json()
+    assert (job["lockedBy"], job["attempts"]) == (None, 0)
+    assert get(client, payout)["currentActivities"] == ["issue_refund"]
+    client.post(f"/api/v1/process-instances/{payout}/resume")
+    worker.drain()
+    assert get(client, payout)["state"] == "completed"

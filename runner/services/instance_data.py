@@ -127,7 +127,7 @@ def edit_variables(instance_id: str, actor: Principal, updates: dict | None = No
     if not changes:
         return DataEdit(instance, [])
     try:
-        save_workflow(instance, runtime, workflow)
+        save_workflow(instance, runtime, workflow, actor)
     except ProcessError as exc:  # e.g. an assignee expression that no longer evaluates
         raise ProcessFailure(f"the change makes the process fail at {exc.element_id}: {exc}",
                              elementId=exc.element_id) from None

@@ -163,7 +163,7 @@ def _move_one(instance_id: str, plan, source_id: int, target_id: int, actor: Pri
     instance.definition = db.session.get(ProcessDefinition, target_id)
     # waits and jobs are re-derived under the new version's element ids and message names
     db.session.query(MessageSubscription).filter(MessageSubscription.instance_id == instance.id).delete()
-    save_workflow(instance, plan.target, workflow)
+    save_workflow(instance, plan.target, workflow, actor)
     _refresh_rows(instance, plan.target, workflow)
     audit.record("instance.migrated", actor, instance_id=instance.id, process_key=instance.process_key,
                  from_version=before_version, to_version=plan.target_version, activities_before=move.activities,

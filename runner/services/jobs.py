@@ -98,6 +98,8 @@ def run_job(job_id: int, worker_id: str, registry: adapters.Registry) -> str:
     if job is None or job.locked_by != worker_id:
         db.session.rollback()
         return "lost"
+    if job.instance_id is not None and job_instance(job).state == "suspended":
+        return _release(job_id, worker_id)  # suspended after the claim: it runs once the instance is resumed
     if job.kind == "timer":
         return _with_retries(_fire_timer, job_id, worker_id)
     if job.kind == "start-timer":
@@ -146,6 +148,14 @@ def _with_retries(step, job_id, worker_id, *args, attempts=5):
             if attempt == attempts - 1:
                 raise
     return "lost"
+
+
+@transactional
+def _release(job_id: int, worker_id: str) -> str:
+    job = _locked_job(job_id, worker_id)
+    if job is not None:
+        job.locked_by = job.locked_until = None
+    return "suspended"
 
 
 def _locked_job(job_id: int, worker_id: str) -> Job | None:

@@ -250,7 +250,7 @@ def _correlate(message: InboundMessage, instance: ProcessInstance, actor, now: d
     _mark_delivered(message, "correlated", instance, caught, now)
     audit.record("message.correlated", actor, instance_id=instance.id, message_id=message.id, name=message.name,
                  element_ids=caught, variables=sorted(message.variables))
-    save_workflow(instance, runtime, workflow)
+    save_workflow(instance, runtime, workflow, actor)
     check_state_size(instance)
 
 
@@ -298,7 +298,7 @@ def _start_instance(message: InboundMessage, definition: ProcessDefinition, acto
     db.session.add(instance)
     db.session.flush()
     _mark_delivered(message, "started", instance, [engine_messages.start_messages(runtime.process)[message.name]], now)
-    save_workflow(instance, runtime, workflow)
+    save_workflow(instance, runtime, workflow, actor)
     check_state_size(instance)
     audit.record("instance.started", actor, instance_id=instance.id, process_key=definition.process_key,
                  version=definition.version, site=message.site, business_key=message.business_key,
@@ -359,7 +359,7 @@ def _deliver_pending(instance, runtime, workflow, waits, now) -> bool:
         audit.record("message.correlated", message.received_by, instance_id=instance.id, message_id=message.id,
                      name=message.name, element_ids=caught, variables=sorted(message.variables),
                      received_at=message.received_at.isoformat(), delivered="when the instance started waiting")
-        save_workflow(instance, runtime, attempt)
+        save_workflow(instance, runtime, attempt, message.received_by)
         return True
     return False
 
