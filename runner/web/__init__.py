@@ -61,5 +61,6 @@ def logout():
 
 
 from . import pages_admin, pages_tasks  # noqa: E402,F401  (register the pages' routes on the blueprint)
+from . import pages_modeler  # noqa: E402,F401  (the analysts' modeler pages)
 
 __all__ = ["current_principal", "login_required", "web"]

@@ -1,0 +1,159 @@
+"""Analysts' modeler pages: a workspace per process folder, its BPMN, DMN and form files in the bpmn.io editors.
+
+- GET  /modeler                                   the workspaces (analysts and admins)
+- GET  /modeler/<ws>?file=<f>                      one file in its editor (bpmn-js Modeler + Camunda 7 properties
+                                                   panel, dmn-js, form-js FormEditor), with Save, Validate, Deploy
+- POST /modeler/<ws>/files/<f>                     save the editor's content as a draft (JSON endpoint)
+- POST /modeler/<ws>/validate                      the deploy-time problems of the workspace (JSON)
+- POST /modeler/<ws>/deploy                        publish it as a new version; 422 with the problems (JSON)
+- POST /modeler/<ws>/decisions/<key>/evaluate      "Try the rules" on the workspace's draft table (JSON)
+- POST /modeler/<ws>/discard                       throw the drafts away (a plain form post)
+
+The JSON endpoints are for the page's own script: they use the web session and the CSRF token (sent in the
+X-CSRFToken header), not the API's tokens. Everything goes through services.workspaces / services.decisions,
+which enforce the analyst role; a service error comes back as {title, detail, problems?, errors?}.
+"""
+from __future__ import annotations
+
+import functools
+
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+
+from ..services import ServiceError, decisions, workspaces
+from . import web
+from .auth import current_principal, login_required
+from .pages_common import vendor
+
+KINDS = ("bpmn", "dmn", "form")
+
+
+def analyst_required(view):
+    """Signed in (else the login page) and an analyst or admin (else 403)."""
+    @functools.wraps(view)
+    @login_required
+    def wrapper(*args, **kwargs):
+        if not current_principal().is_analyst:
+            abort(403)
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def json_errors(view):
+    """A service error as JSON with its status, so the page's script can show it."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except ServiceError as exc:
+            body = {"title": exc.title, "detail": exc.detail, "status": exc.status}
+            body.update({k: v for k, v in exc.extra.items() if k in ("problems", "errors", "elementId")})
+            return jsonify(body), exc.status
+    return wrapper
+
+
+def _file_rows(files) -> list[dict]:
+    order = {kind: index for index, kind in enumerate(KINDS)}
+    return [{"filename": f.filename, "kind": f.kind, "draft": f.draft}
+            for f in sorted(files, key=lambda f: (order.get(f.kind, 9), f.filename))]
+
+
+def _workspace_state(name: str) -> dict:
+    files = workspaces.workspace_files(name, current_principal())
+    return {"files": _file_rows(files), "hasDrafts": any(f.draft for f in files)}
+
+
+@web.get("/modeler")
+@analyst_required
+def modeler_workspaces():
+    principal = current_principal()
+    rows = []
+    for name in workspaces.list_workspaces(principal):
+        files = workspaces.workspace_files(name, principal)
+        rows.append({"name": name, "files": _file_rows(files), "drafts": sum(f.draft for f in files),
+                     "deployment": workspaces.latest_deployment(name)})
+    return render_template("modeler/workspaces.html", rows=rows)
+
+
+@web.get("/modeler/<workspace>")
+@analyst_required
+def modeler_workspace(workspace: str):
+    files = workspaces.workspace_files(workspace, current_principal())
+    rows = _file_rows(files)
+    wanted = request.args.get("file") or next((r["filename"] for r in rows if r["kind"] == "bpmn"), rows[0]["filename"])
+    current = next((f for f in files if f.filename == wanted), None)
+    if current is None:
+        abort(404)
+    editor = {
+        "workspace": workspace,
+        "filename": current.filename,
+        "kind": current.kind,
+        "draft": current.draft,
+        "content": current.content.decode("utf-8", errors="replace"),
+        "select": request.args.get("select") or None,
+        "validate": request.args.get("validate") == "1",
+        "urls": {
+            "save": url_for("web.modeler_save", workspace=workspace, filename=current.filename),
+            "validate": url_for("web.modeler_validate", workspace=workspace),
+            "deploy": url_for("web.modeler_deploy", workspace=workspace),
+            "evaluate": url_for("web.modeler_evaluate", workspace=workspace, key="__KEY__"),
+            "file": url_for("web.modeler_workspace", workspace=workspace),
+            "camundaModdle": vendor("camunda-bpmn-moddle/camunda.json"),
+        },
+    }
+    return render_template("modeler/editor.html", workspace=workspace, files=rows, current=current,
+                           editor=editor, deployment=workspaces.latest_deployment(workspace))
+
+
+@web.post("/modeler/<workspace>/files/<filename>")
+@analyst_required
+@json_errors
+def modeler_save(workspace: str, filename: str):
+    workspaces.save_draft(workspace, filename, request.get_data(), current_principal())
+    return jsonify({"saved": filename, **_workspace_state(workspace)})
+
+
+@web.post("/modeler/<workspace>/validate")
+@analyst_required
+@json_errors
+def modeler_validate(workspace: str):
+    problems = workspaces.validate_workspace(workspace, current_principal())
+    return jsonify({"valid": not problems, "problems": problems})
+
+
+@web.post("/modeler/<workspace>/deploy")
+@analyst_required
+@json_errors
+def modeler_deploy(workspace: str):
+    result = workspaces.deploy_workspace(workspace, current_principal())
+    versions = [{"processKey": d.process_key, "version": d.version} for d in result.definitions]
+    return jsonify({"created": result.created, "deploymentId": result.deployment.id, "versions": versions,
+                    **_workspace_state(workspace)}), 201 if result.created else 200
+
+
+@web.post("/modeler/<workspace>/decisions/<key>/evaluate")
+@analyst_required
+@json_errors
+def modeler_evaluate(workspace: str, key: str):
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return jsonify({"title": "Bad request", "detail": "send a JSON object {variables: {...}}", "status": 400}), 400
+    return jsonify(decisions.evaluate_decision(key, body.get("variables", {}), current_principal(),
+                                               workspace=workspace))
+
+
+@web.post("/modeler/<workspace>/discard")
+@analyst_required
+def modeler_discard(workspace: str):
+    principal = current_principal()
+    try:
+        removed = workspaces.discard_drafts(workspace, principal)
+    except ServiceError as exc:
+        flash(exc.detail, "error")
+    else:
+        flash(f"Discarded {removed} draft file{'s' if removed != 1 else ''}: the workspace is as deployed.", "info")
+    if workspaces.latest_deployment(workspace) is None:   # it had drafts only: nothing is left of it
+        return redirect(url_for("web.modeler_workspaces"))
+    target = request.form.get("file", "")
+    if target not in {f.filename for f in workspaces.workspace_files(workspace, principal)}:
+        target = ""   # a new file that only existed as a draft
+    return redirect(url_for("web.modeler_workspace", workspace=workspace, **({"file": target} if target else {})))
