@@ -1,0 +1,103 @@
+"""Figure 6: timer lateness with a running `lanes worker`, and job throughput of one worker.
+
+Timers (diagrams/timer_wait.bpmn: start -> PT3S intermediate timer -> end): a `lanes worker`
+subprocess runs on the bench database; N instances are started through the service layer in this
+process, as fast as it goes; each firing writes its lateness (fired - due) into the audit row
+'timer.fired' (late_seconds), which is what is reported. Every instance must end.
+
+Jobs (diagrams/service_call.bpmn: start -> service task notify.send_email -> end, sandbox
+adapter): K instances are started first (K jobs due), then one in-process Worker drains them;
+the figure is K / drain time.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+from .common import BenchEnv, LanesProcess, report, scaled
+
+TIMER_DIAGRAMS = ("timer_wait.bpmn",)
+JOB_DIAGRAMS = ("service_call.bpmn",)
+TARGET_LATE_S = 1.0
+TIMER_SECONDS = 3
+
+
+def _start(env: BenchEnv, process: str, n: int, prefix: str) -> None:
+    from runner.models import db
+    from runner.services import instances
+
+    with env.app.app_context():
+        actor = env.principal()
+        db.session.remove()
+    for i in range(n):
+        with env.app.app_context():
+            instances.start_instance(process, "NORTH", {"item": i}, actor=actor, business_key=f"{prefix}-{i}")
+
+
+def _running(env: BenchEnv, process: str) -> int:
+    from sqlalchemy import func, select
+
+    from runner.models import ProcessInstance, db
+    with env.app.app_context():
+        count = db.session.scalar(select(func.count()).where(ProcessInstance.process_key == process,
+                                                             ProcessInstance.state == "running"))
+        db.session.remove()
+    return count
+
+
+def timer_lateness(n: int) -> tuple[list[float], float]:
+    """Lateness of each timer firing, and how long starting the n instances took."""
+    from sqlalchemy import select
+
+    from runner.models import AuditEvent, db
+
+    with BenchEnv("timers", TIMER_DIAGRAMS) as env, LanesProcess(env, "worker", "--poll", "0.5") as worker:
+        began = time.perf_counter()
+        _start(env, "bench_timer", n, "TM")
+        start_seconds = time.perf_counter() - began
+        deadline = time.monotonic() + TIMER_SECONDS + 60
+        while _running(env, "bench_timer"):
+            if worker.process.poll() is not None:
+                raise RuntimeError(f"lanes worker exited with {worker.process.returncode}; see {worker.log.name}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"timers still running after a minute; see {worker.log.name}")
+            time.sleep(0.2)
+        with env.app.app_context():
+            details = db.session.scalars(select(AuditEvent.details).where(AuditEvent.action == "timer.fired")).all()
+        if len(details) != n:
+            raise RuntimeError(f"{len(details)} timers fired for {n} instances")
+        return [d["late_seconds"] for d in details], start_seconds
+
+
+def job_throughput(k: int) -> float:
+    """Jobs per second one in-process Worker drains, K service-task jobs queued up front."""
+    from adapters import build_registry
+
+    from runner.models import Job, db
+    from runner.worker import Worker
+
+    with BenchEnv("jobs", JOB_DIAGRAMS) as env:
+        _start(env, "bench_service", k, "JB")
+        with env.app.app_context():
+            queued = db.session.query(Job).filter(Job.kind == "service").count()
+            registry = build_registry(db.engine, env={})  # every system on its sandbox
+            db.session.remove()
+        if queued != k:
+            raise RuntimeError(f"{queued} jobs queued for {k} instances")
+        worker = Worker(env.app, name="bench-worker", registry=registry)
+        began = time.perf_counter()
+        worker.drain()
+        seconds = time.perf_counter() - began
+        left = _running(env, "bench_service")
+        if left:
+            raise RuntimeError(f"{left} instances still running after the worker drained")
+        return k / seconds
+
+
+def run(results: dict) -> None:
+    n = scaled(300, 60)
+    late, start_seconds = timer_lateness(n)
+    report("timer_lateness", mean_s=statistics.mean(late), p50_s=statistics.median(late), max_s=max(late), n=n,
+           timer=f"PT{TIMER_SECONDS}S", started_in_s=start_seconds, target=f"<{TARGET_LATE_S}s")
+    k = scaled(1000, 300)
+    report("job_throughput", jobs_per_s=job_throughput(k), k=k, workers=1, adapter="sandbox")
