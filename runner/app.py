@@ -6,7 +6,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from . import config
+from . import config, prometheus
 from .models import db
 
 csrf = CSRFProtect()
@@ -47,6 +47,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.exempt(api)  # the API authenticates every request by header, never by cookie
     app.register_blueprint(api)
     app.register_blueprint(web)
+    prometheus.init_app(app)  # GET /metrics for Prometheus (runner/prometheus.py)
     app.register_error_handler(CSRFError, _csrf_failed)
     app.after_request(_common_headers)
     app.register_error_handler(404, api_not_found)

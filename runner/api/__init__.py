@@ -16,7 +16,7 @@ api.register_error_handler(HTTPException, from_http_error)
 api.register_error_handler(Exception, from_unexpected)
 
 from . import incidents, openapi, routes  # noqa: E402,F401  (registers the routes on the blueprint)
-from . import admin_bulk, messages, workspaces  # noqa: E402,F401  (after openapi: they add their paths to it)
+from . import admin_bulk, messages, metrics, workspaces  # noqa: E402,F401  (after openapi: they add their paths to it)
 
 
 def api_not_found(exc: HTTPException):

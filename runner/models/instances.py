@@ -12,6 +12,11 @@ from .deployments import ProcessDefinition
 
 class ProcessInstance(db.Model):
     __tablename__ = "process_instances"
+    __table_args__ = (
+        # metrics (migration 0006): cycle times and completions per day, instances by state, from the index alone
+        Index("ix_process_instances_ended", "state", "ended_at", "process_key", "site", "definition_id", "started_at"),
+        Index("ix_process_instances_state_key_site", "state", "process_key", "site"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"), index=True)
@@ -38,6 +43,7 @@ class HumanTask(db.Model):
     __tablename__ = "human_tasks"
     __table_args__ = (
         Index("ix_human_tasks_open_site", "state", "site"),
+        Index("ix_human_tasks_completed", "state", "completed_at"),  # metrics (migration 0006)
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

@@ -51,6 +51,6 @@ class Incident(db.Model):
     site: Mapped[str | None] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(40))  # failed-job | unhandled-error
     message: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # ix_incidents_created_at (0006)
     resolved_at: Mapped[datetime | None]
     resolved_by: Mapped[str | None] = mapped_column(String(120))
