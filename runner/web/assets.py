@@ -1,4 +1,4 @@
-"""The browser bundles the pages load: bpmn-js and form-js UMD builds from npm, served as static files.
+"""The browser bundles the pages load: bpmn-js, form-js and Chart.js UMD builds from npm, served as static files.
 
 `npm ci` (make install) puts them under node_modules/; `main()` here (make install calls it) copies the
 few files the pages use into runner/web/static/vendor/ (git-ignored), with each package's LICENSE, and
@@ -52,6 +52,9 @@ FILES = {
     "form-js/form-editor.umd.js": ("@bpmn-io/form-js", "dist/form-editor.umd.js"),
     "form-js/form-js-editor.css": ("@bpmn-io/form-js", "dist/assets/form-js-editor.css"),
     "form-js/properties-panel.css": ("@bpmn-io/form-js", "dist/assets/properties-panel.css"),
+    # the metrics dashboard (pages_metrics.py)
+    "chart.js/chart.umd.js": ("chart.js", "dist/chart.umd.js"),
+    "chart.js/LICENSE.md": ("chart.js", "LICENSE.md"),
 }
 
 
