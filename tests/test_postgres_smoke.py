@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
+from adapters import build_registry
 from runner.models import db
+from runner.worker import Worker
 
 from .accounts_fixtures import bearer, client, test_users  # noqa: F401  (client: admin by default)
 from .postgres import Cluster
@@ -35,6 +37,8 @@ def test_deploy_start_claim_complete_over_http_lands_in_postgresql(app, client, 
         "variables": {"amount": 1800, "reason": "overpayment — 2 visits", "patient_account": "PA-100"}})
     assert started.status_code == 201, started.get_json()
     instance = started.get_json()
+    with app.app_context():  # the eligibility check in billing runs as a job first
+        Worker(app, name="smoke", registry=build_registry(db.engine, env={})).drain()
     [task] = client.get(f"/api/v1/tasks?instanceId={instance['id']}").get_json()
     assert task["candidateGroups"] == ["north_finance"] and task["dueAt"]
     assert client.post(f"/api/v1/tasks/{task['id']}/claim", headers=ALICE, json={}).status_code == 200
@@ -51,7 +55,8 @@ def test_deploy_start_claim_complete_over_http_lands_in_postgresql(app, client, 
         assert row.reason == "overpayment — 2 visits"
         actions = db.session.execute(text(
             "SELECT action FROM audit_events WHERE instance_id = :id ORDER BY id"), {"id": instance["id"]}).scalars()
-        assert list(actions) == ["instance.started", "task.claimed", "task.completed", "instance.completed"]
+        assert list(actions) == ["instance.started", "job.completed", "task.claimed", "task.completed",
+                                 "instance.completed"]
     final = client.get(f"/api/v1/process-instances/{instance['id']}").get_json()
     assert final["state"] == "completed" and final["variables"]["reason"] == "overpayment — 2 visits"
 
