@@ -51,15 +51,16 @@ def diagram_files(*names: str) -> dict[str, bytes]:
 
 
 class BenchEnv:
-    """A fresh temp folder with a migrated SQLite database, an app on it, the named diagrams deployed,
+    """A fresh temp folder with a migrated database (SQLite there, or the empty database `url`), an app on it, the named diagrams deployed,
     and a staff user `bench` (sites NORTH and SOUTH, group bench_reviewers) with an API token."""
 
-    def __init__(self, name: str, diagrams: tuple[str, ...] = (), user_groups: tuple[str, ...] = (BENCH_GROUP,)):
+    def __init__(self, name: str, diagrams: tuple[str, ...] = (), user_groups: tuple[str, ...] = (BENCH_GROUP,),
+                 url: str | None = None):
         from runner.app import create_app
         from runner.models import upgrade_database
 
         self.folder = Path(tempfile.mkdtemp(prefix=f"lanes-bench-{name}-"))
-        self.url = f"sqlite:///{self.folder / 'lanes.db'}"
+        self.url = url or f"sqlite:///{self.folder / 'lanes.db'}"
         os.environ["LANES_INSTANCE_DIR"] = str(self.folder / "instance")
         upgrade_database(self.url)
         self.app = create_app({"SQLALCHEMY_DATABASE_URI": self.url})
