@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import db, new_id, utcnow
@@ -42,7 +42,8 @@ class ProcessInstance(db.Model):
 class HumanTask(db.Model):
     __tablename__ = "human_tasks"
     __table_args__ = (
-        Index("ix_human_tasks_open_site", "state", "site"),
+        # task lists: open tasks at a site in due order (nulls last), read in index order (migration 0007)
+        Index("ix_human_tasks_worklist", "state", "site", text("(due_at IS NULL)"), "due_at", "created_at"),
         Index("ix_human_tasks_completed", "state", "completed_at"),  # metrics (migration 0006)
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, false, or_, select
+from sqlalchemy import and_, exists, false, or_, select
 from sqlalchemy.orm import selectinload
 
 from ..engine import ProcessError
@@ -42,12 +42,11 @@ def _mine(actor: Principal):
         return None
     if not actor.sites:
         return false()
-    offered = select(TaskCandidate.task_id).where(or_(
+    offered = exists().where(TaskCandidate.task_id == HumanTask.id, or_(
         and_(TaskCandidate.kind == "group", TaskCandidate.value.in_(sorted(actor.groups))),
         and_(TaskCandidate.kind == "user", TaskCandidate.value == actor.username)))
     return and_(HumanTask.site.in_(sorted(actor.sites)),
-                or_(HumanTask.assignee == actor.username, HumanTask.completed_by == actor.username,
-                    HumanTask.id.in_(offered)))
+                or_(HumanTask.assignee == actor.username, HumanTask.completed_by == actor.username, offered))
 
 
 def is_mine(task: HumanTask, actor: Principal) -> bool:
