@@ -197,8 +197,8 @@ def _key_json(names: tuple[str, ...], key: tuple) -> dict:
 
 def _duration_stats(source: _Source, q: MetricsQuery, actor: Principal, keys: list, start, end, conditions: list,
                     label=None) -> dict[tuple, dict]:
-    versioned = any(k is ProcessDefinition.version for k in keys)
     """{group key: {count, medianSeconds, p90Seconds[, name]}} of end - start over the rows matching `conditions`."""
+    versioned = any(k is ProcessDefinition.version for k in keys)
     if _postgresql():
         seconds = cast(extract("epoch", end - start), Float)
         columns = [func.count(), *(func.percentile_cont(f).within_group(seconds) for _, f in PERCENTILES)]
@@ -217,14 +217,15 @@ def _duration_stats(source: _Source, q: MetricsQuery, actor: Principal, keys: li
                 stats["name"] = values[-1]
             result[key] = stats
         return result
-    # SQLite has no percentile function: fetch the pairs (the window's index finds them) and compute here
-    columns = [start, end] + ([label] if label is not None else [])
+    # SQLite has no percentile function: fetch the durations (the window's index finds the rows; julianday()
+    # computes them in SQL, to about a millisecond) and interpolate here
+    seconds = (func.julianday(end) - func.julianday(start)) * 86400.0
+    columns = [seconds] + ([label] if label is not None else [])
     durations: dict[tuple, list[float]] = {}
     labels: dict[tuple, str] = {}
     for row in db.session.execute(source.select(q, actor, *keys, *columns, versioned=versioned).where(*conditions)):
         key = tuple(row[:len(keys)])
-        began, ended = row[len(keys)], row[len(keys) + 1]
-        durations.setdefault(key, []).append((ended - began).total_seconds())
+        durations.setdefault(key, []).append(row[len(keys)])
         if label is not None:
             labels[key] = max(labels.get(key, ""), row[-1] or "")
     result = {}
