@@ -1,4 +1,5 @@
-"""Admin pages: deployments (versions, upload, diff), instances (search, detail, terminate), incidents (retry).
+"""Admin pages: deployments (versions, upload, diff), instances (search, detail, suspend / resume / terminate),
+incidents (retry).
 
 Every page here needs the admin role. They call the same services as the REST API.
 """
@@ -6,7 +7,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
-from ..services import (Conflict, Invalid, ServiceError, admin_actions, deployments, incidents, instances,
+from ..services import (Conflict, Invalid, ServiceError, admin_actions, admin_bulk, deployments, incidents, instances,
                         jobs, process_views, tasks)
 from . import web
 from .auth import current_principal
@@ -120,16 +121,24 @@ def admin_instance(instance_id: str):
                            incidents=process_views.instance_incidents(instance.id))
 
 
-@web.post("/admin/instances/<instance_id>/terminate")
+INSTANCE_ACTIONS = {
+    # action: (service, message when done)
+    "suspend": (admin_bulk.suspend_instance, "The instance is suspended: nothing moves it until it is resumed."),
+    "resume": (admin_bulk.resume_instance, "The instance is resumed."),
+    "terminate": (admin_actions.terminate_instance, "The instance was terminated."),
+}
+
+
+@web.post("/admin/instances/<instance_id>/<any(suspend, resume, terminate):action>")
 @admin_required
-def admin_terminate(instance_id: str):
+def admin_instance_action(instance_id: str, action: str):
+    service, done = INSTANCE_ACTIONS[action]
     try:
-        admin_actions.terminate_instance(instance_id, actor=current_principal(),
-                                         reason=request.form.get("reason", "").strip())
+        service(instance_id, actor=current_principal(), reason=request.form.get("reason", "").strip())
     except (Conflict, Invalid) as exc:
         flash(exc.detail, "error")
     else:
-        flash("The instance was terminated.", "info")
+        flash(done, "info")
     return redirect(url_for("web.admin_instance", instance_id=instance_id))
 
 

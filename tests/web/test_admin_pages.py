@@ -1,4 +1,4 @@
-"""Issue 4, admin: deploy a new version, compare versions, inspect and terminate instances, retry an incident."""
+"""Issue 4, admin: deploy a new version, compare versions, inspect, suspend, resume and terminate instances, retry an incident."""
 from __future__ import annotations
 
 import re
@@ -115,7 +115,7 @@ def test_admin_uploads_a_new_version_and_compares_it(live, page, admin, tmp_path
     expect(page.locator(f"#instance-list tr[data-instance-id='{running}']")).to_have_count(0)
 
 
-def test_admin_inspects_and_terminates_instances(live, page, admin, screenshots):
+def test_admin_inspects_suspends_resumes_and_terminates_instances(live, page, admin, screenshots):
     moving = start(live, "patient_refund", "PA-B1", amount=1800, reason="overpayment", patient_account="PA-B1")
     doomed = start(live, "patient_refund", "PA-B2", amount=300, reason="overpayment", patient_account="PA-B2")
     run_jobs(live)
@@ -148,7 +148,15 @@ def test_admin_inspects_and_terminates_instances(live, page, admin, screenshots)
     page.screenshot(path=str(screenshots / "instance-page.png"), full_page=True)
 
     page.goto(f"/admin/instances/{doomed}")
-    page.fill("#terminate-form input[name=reason]", "duplicate request")
+    page.fill("#instance-actions input[name=reason]", "waiting for the patient's bank details")
+    page.click("#suspend")
+    expect(page.locator("#instance-state")).to_have_text("suspended")
+    assert instance_of(live, doomed)["state"] == "suspended"
+    page.click("#resume")
+    expect(page.locator("#instance-state")).to_have_text("running")
+    expect(page.locator("#history tr[data-action='instance.suspended']")).to_contain_text("bank details")
+    expect(page.locator("#history tr[data-action='instance.resumed']")).to_have_count(1)
+    page.fill("#instance-actions input[name=reason]", "duplicate request")
     page.click("#terminate")
     expect(page.locator("#instance-state")).to_have_text("terminated")
     expect(page.locator("#history tr[data-action='instance.terminated']")).to_contain_text("duplicate request")
