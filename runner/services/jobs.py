@@ -173,8 +173,26 @@ def _load_locked(job_id: int, worker_id: str):
     return job, instance, runtime, runtime.load(instance.workflow_state)
 
 
-@transactional
-def _succeeded(job_id: int, worker_id: str, outputs: dict) -> str:
+class _Park(Exception):
+    """Raised inside an instance move: park the job in an incident instead of saving the instance."""
+
+    def __init__(self, message: str, kind: str = "failed-job"):
+        super().__init__(message)
+        self.kind = kind
+
+
+def _engine(call, failure: str, *args):
+    """Run an engine call; a ProcessError parks the job with `failure` as the incident's cause."""
+    try:
+        return call(*args)
+    except ProcessError as exc:
+        raise _Park(f"{failure}: {exc}") from None
+
+
+def _move_instance(job_id: int, worker_id: str, move) -> str:
+    """In the caller's transaction: load the instance of a job this worker still holds, let
+    `move(job, runtime, workflow)` advance it, audit and save it. `move` returns (outcome, audit
+    action, audit details) or raises _Park to open an incident instead."""
     from .instances import save_workflow
     loaded = _load_locked(job_id, worker_id)
     if loaded is None:
@@ -182,34 +200,31 @@ def _succeeded(job_id: int, worker_id: str, outputs: dict) -> str:
     job, instance, runtime, workflow = loaded
     actor = f"worker:{worker_id}"
     try:
-        runtime.complete_external_task(workflow, job.spiff_task_id, outputs)
-    except ProcessError as exc:
-        return _open_incident(job, f"after {job.topic} succeeded: {exc}", "failed-job", actor)
-    audit.record("job.completed", actor, instance_id=instance.id, element_id=job.element_id,
-                 topic=job.topic, attempts=job.attempts + 1, outputs=sorted(outputs))
+        outcome, action, details = move(job, runtime, workflow)
+    except _Park as park:
+        return _open_incident(job, str(park), park.kind, actor)
+    audit.record(action, actor, instance_id=instance.id, element_id=job.element_id, **details)
     save_workflow(instance, runtime, workflow, actor)
-    return "completed"
+    return outcome
+
+
+@transactional
+def _succeeded(job_id: int, worker_id: str, outputs: dict) -> str:
+    def move(job, runtime, workflow):
+        _engine(runtime.complete_external_task, f"after {job.topic} succeeded", workflow, job.spiff_task_id, outputs)
+        return "completed", "job.completed", {"topic": job.topic, "attempts": job.attempts + 1,
+                                              "outputs": sorted(outputs)}
+    return _move_instance(job_id, worker_id, move)
 
 
 @transactional
 def _business_error(job_id: int, worker_id: str, code: str, message: str) -> str:
-    from .instances import save_workflow
-    loaded = _load_locked(job_id, worker_id)
-    if loaded is None:
-        return "lost"
-    job, instance, runtime, workflow = loaded
-    actor = f"worker:{worker_id}"
-    try:
-        caught = runtime.throw_error(workflow, job.spiff_task_id, code, message)
-    except ProcessError as exc:
-        return _open_incident(job, f"BPMN error {code}: {exc}", "failed-job", actor)
-    if not caught:
-        return _open_incident(job, f"{job.topic} raised business error {code} ({message}) and no "
-                                   f"error boundary event catches it", "unhandled-error", actor)
-    audit.record("job.bpmn-error", actor, instance_id=instance.id, element_id=job.element_id,
-                 topic=job.topic, code=code)
-    save_workflow(instance, runtime, workflow, actor)
-    return "bpmn-error"
+    def move(job, runtime, workflow):
+        if not _engine(runtime.throw_error, f"BPMN error {code}", workflow, job.spiff_task_id, code, message):
+            raise _Park(f"{job.topic} raised business error {code} ({message}) and no error boundary event "
+                        f"catches it", "unhandled-error")
+        return "bpmn-error", "job.bpmn-error", {"topic": job.topic, "code": code}
+    return _move_instance(job_id, worker_id, move)
 
 
 @transactional
@@ -248,22 +263,13 @@ def _open_incident(job: Job, message: str, kind: str, actor: str) -> str:
 
 @transactional
 def _fire_timer(job_id: int, worker_id: str) -> str:
-    from .instances import save_workflow
-    loaded = _load_locked(job_id, worker_id)
-    if loaded is None:
-        return "lost"
-    job, instance, runtime, workflow = loaded
-    actor = f"worker:{worker_id}"
-    try:
-        runtime.advance(workflow)
-    except ProcessError as exc:
-        return _open_incident(job, f"after timer {job.element_id}: {exc}", "failed-job", actor)
-    lateness = (utcnow() - job.due_at).total_seconds()
-    audit.record("timer.fired", actor, instance_id=instance.id, element_id=job.element_id,
-                 due_at=job.due_at.isoformat(), late_seconds=round(lateness, 3))
-    job.locked_by = job.locked_until = None
-    save_workflow(instance, runtime, workflow, actor)
-    return "fired"
+    def move(job, runtime, workflow):
+        _engine(runtime.advance, f"after timer {job.element_id}", workflow)
+        lateness = (utcnow() - job.due_at).total_seconds()
+        details = {"due_at": job.due_at.isoformat(), "late_seconds": round(lateness, 3)}
+        job.locked_by = job.locked_until = None
+        return "fired", "timer.fired", details
+    return _move_instance(job_id, worker_id, move)
 
 
 # --- timer start events: one schedule per process, owned by its latest version ----------
