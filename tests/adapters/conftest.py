@@ -1,4 +1,5 @@
-"""Real parts for the adapter tests: a SQLite file with the sandbox tables, and a local HTTP server."""
+"""Real parts for the adapter tests: the test database (SQLite or PostgreSQL, migrated with Alembic, so
+the sandbox tables are the ones the migrations create), and a local HTTP server."""
 from __future__ import annotations
 
 import json
@@ -10,13 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import create_engine
 
-from adapters import metadata
 
 
 @pytest.fixture
-def engine(tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path / 'sandbox.db'}")
-    metadata.create_all(engine)
+def engine(database_url):
+    engine = create_engine(database_url)
     yield engine
     engine.dispose()
 
