@@ -242,3 +242,18 @@ def test_nul_bytes_and_overlong_keys_are_refused_before_the_database(client, dep
         response = client.get(url)
         assert response.status_code == 422 and "NUL" in response.get_json()["detail"], url
     assert client.get("/api/v1/process-instances").get_json() == []
+
+
+def test_an_instance_that_ends_as_it_starts_is_audited_started_then_completed_by_its_starter(client):
+    from tests.security.bpmn import script_process
+    assert upload(client, {"straight.bpmn": script_process("straight", "total = amount * 2")}).status_code == 201
+    response = client.post("/api/v1/process-instances", headers=ALICE, json={
+        "processKey": "straight", "site": "NORTH", "variables": {"amount": 21}})
+    body = response.get_json()
+    assert response.status_code == 201, body
+    assert (body["state"], body["endEvent"], body["variables"]["total"], body["openTasks"]) == (
+        "completed", "done", 42, [])
+    history = client.get(f"/api/v1/process-instances/{body['id']}/audit").get_json()
+    assert [(e["action"], e["actor"]) for e in history] == [("instance.started", "alice"),
+                                                           ("instance.completed", "alice")]
+    assert [i["id"] for i in client.get("/api/v1/process-instances?processKey=straight").get_json()] == [body["id"]]

@@ -65,7 +65,7 @@ def start_instance():
     instance, created = instances.start_instance(
         key, body.get("site"), body.get("variables"), actor=current_principal(),
         business_key=body.get("businessKey"), idempotency_key=request.headers.get("Idempotency-Key"))
-    open_tasks = tasks.open_tasks(instance.id)
+    open_tasks = tasks.open_tasks(instance.id) if instance.state in ("running", "suspended") else []
     return jsonify(instance_json(instance, open_tasks)), 201 if created else 200
 
 

@@ -63,3 +63,6 @@ class InboundMessage(db.Model):
     expires_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+    # the instance it went to: a relationship, so a flush inserts a new instance before this row points at it
+    instance: Mapped[ProcessInstance | None] = relationship()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -108,7 +109,8 @@ def principal_for_token(raw: str) -> Principal | None:
     if not isinstance(raw, str) or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
     digest = hash_token(raw)
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == digest)
+                              .options(joinedload(ApiToken.user)))  # token and user in one query
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return None
     if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= utcnow()):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from ..engine import (DeploymentInvalid, ParsedDeployment, ProcessRuntime, file_kind, parse_deployment,
                       referenced_forms)
@@ -118,7 +119,8 @@ def list_definitions(process_key: str | None = None) -> list[ProcessDefinition]:
 def latest_definition(process_key: str) -> ProcessDefinition:
     definition = db.session.scalar(select(ProcessDefinition)
                                    .where(ProcessDefinition.process_key == process_key)
-                                   .order_by(ProcessDefinition.version.desc()).limit(1))
+                                   .order_by(ProcessDefinition.version.desc()).limit(1)
+                                   .options(joinedload(ProcessDefinition.deployment)))  # runtime_for reads it
     if definition is None:
         raise NotFound(f"no process '{process_key}' is deployed")
     return definition

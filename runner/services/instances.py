@@ -9,11 +9,11 @@ import hashlib
 import json
 import re
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from ..engine import ProcessError, ProcessRuntime
-from ..models import HumanTask, IdempotencyKey, ProcessDefinition, ProcessInstance, TaskCandidate, db, utcnow
+from ..models import HumanTask, IdempotencyKey, ProcessDefinition, ProcessInstance, TaskCandidate, db, new_id, utcnow
 from . import audit, deployments, jobs, messages
 from .accounts import Principal
 from .errors import Conflict, Forbidden, Invalid, NotFound, ProcessFailure
@@ -82,22 +82,28 @@ def start_instance(process_key: str, site: str, variables: dict | None, actor: P
     except ProcessError as exc:
         raise ProcessFailure(f"the process failed at {exc.element_id or 'start'}: {exc}",
                              elementId=exc.element_id) from None
-    instance = ProcessInstance(definition=definition, process_key=process_key, business_key=business_key,
-                               site=site, started_by=actor.username, state="running", workflow_state="")
-    db.session.add(instance)
-    db.session.flush()
-    save_workflow(instance, runtime, workflow)
+    instance = new_instance(definition, site=site, business_key=business_key, actor=actor)
+    save_workflow(instance, runtime, workflow, actor)
     check_state_size(instance)
     if idempotency_key is not None:
         db.session.add(IdempotencyKey(scope="start-instance", key=idempotency_key,
                                       request_hash=request_hash, resource_id=instance.id))
-    audit.record("instance.started", actor, instance_id=instance.id, process_key=process_key,
-                 version=definition.version, site=site, business_key=business_key)
     try:
         db.session.flush()
     except IntegrityError:
         raise Conflict("a request with this Idempotency-Key is being processed; retry shortly") from None
     return instance, True
+
+
+def new_instance(definition: ProcessDefinition, *, site: str, business_key: str | None, actor: Principal,
+                 **started_details) -> ProcessInstance:
+    """A new instance of `definition`, audited as `instance.started` (with `started_details`);
+    it has no row until save_workflow stores it with its first state."""
+    instance = ProcessInstance(id=new_id(), definition=definition, process_key=definition.process_key,
+                               business_key=business_key, site=site, started_by=actor.username, state="running")
+    audit.record("instance.started", actor, instance_id=instance.id, process_key=definition.process_key,
+                 version=definition.version, site=site, business_key=business_key, **started_details)
+    return instance
 
 
 def _replayed(key: str, request_hash: str) -> ProcessInstance | None:
@@ -113,8 +119,11 @@ def _replayed(key: str, request_hash: str) -> ProcessInstance | None:
 def save_workflow(instance: ProcessInstance, runtime: ProcessRuntime, workflow, actor=None) -> None:
     """Store the workflow state and derive the instance columns and human-task rows from it.
 
-    `actor` (a Principal or a name) is who moved the instance; it is recorded if this save completes it."""
+    A new instance (no row yet) is added here, its row inserted with its first state before the
+    rows that refer to it, none of which exist yet. `actor` (a Principal or a name) is who
+    moved the instance; it is recorded if this save completes it."""
     now = utcnow()
+    fresh = _is_new(instance)
     instance.workflow_state = runtime.dump(workflow)
     instance.variables = _json_safe(runtime.variables(workflow))
     instance.activities = runtime.active_elements(workflow)
@@ -123,22 +132,31 @@ def save_workflow(instance: ProcessInstance, runtime: ProcessRuntime, workflow, 
         instance.end_event = runtime.end_event(workflow)
         instance.ended_at = now
         audit.record("instance.completed", actor or "engine", instance_id=instance.id, end_event=instance.end_event)
-    _sync_tasks(instance, runtime, workflow, now)
-    jobs.sync_jobs(instance, runtime, workflow, now)
-    messages.sync_subscriptions(instance, runtime, workflow, now)  # last: may deliver a kept message and save again
+    if fresh:
+        db.session.add(instance)
+        db.session.flush()  # one INSERT with the state; the task, job and subscription rows refer to it
+    _sync_tasks(instance, runtime, workflow, now, fresh)
+    jobs.sync_jobs(instance, runtime, workflow, now, fresh)
+    messages.sync_subscriptions(instance, runtime, workflow, now, fresh)  # last: may deliver a kept message and save again
+
+
+def _is_new(instance: ProcessInstance) -> bool:
+    """True for an instance that has no row yet (nor, so, any derived rows)."""
+    state = inspect(instance)
+    return state.transient or state.pending
 
 
 def _json_safe(variables: dict) -> dict:
     return json.loads(json.dumps(variables, default=str))
 
 
-def _sync_tasks(instance: ProcessInstance, runtime: ProcessRuntime, workflow, now) -> None:
+def _sync_tasks(instance: ProcessInstance, runtime: ProcessRuntime, workflow, now, fresh: bool = False) -> None:
     try:
         ready = {info.spiff_task_id: info for info in runtime.ready_user_tasks(workflow, now)}
     except ProcessError as exc:
         raise ProcessFailure(f"the process failed at {exc.element_id}: {exc}", elementId=exc.element_id) from None
-    open_rows = db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
-                                                           HumanTask.state == "open")).all()
+    open_rows = [] if fresh else db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                                         HumanTask.state == "open")).all()
     for row in open_rows:
         if row.spiff_task_id not in ready:
             row.state = "cancelled"

@@ -31,11 +31,12 @@ MAX_ERROR_CHARS = 2000
 
 # --- deriving jobs from instance state (called inside the instance's save) -----------
 
-def sync_jobs(instance: ProcessInstance, runtime, workflow, now: datetime) -> None:
-    """Make the job rows match what the workflow waits for: add new ones, drop finished ones."""
+def sync_jobs(instance: ProcessInstance, runtime, workflow, now: datetime, fresh: bool = False) -> None:
+    """Make the job rows match what the workflow waits for: add new ones, drop finished ones
+    (`fresh`: the instance is new and has none yet)."""
     pending = runtime.pending_jobs(workflow, now) if instance.state in ("running", "suspended") else []
     wanted = {(p.spiff_task_id, p.kind): p for p in pending}
-    existing = {(j.spiff_task_id, j.kind): j for j in db.session.scalars(
+    existing = {} if fresh else {(j.spiff_task_id, j.kind): j for j in db.session.scalars(
         select(Job).where(Job.instance_id == instance.id, Job.kind.in_(("service", "timer"))))}
     for key, job in existing.items():
         if key not in wanted:

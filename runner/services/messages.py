@@ -256,7 +256,7 @@ def _correlate(message: InboundMessage, instance: ProcessInstance, actor, now: d
 
 def _mark_delivered(message, outcome, instance, element_ids, now) -> None:
     message.state, message.outcome = "delivered", outcome
-    message.instance_id, message.element_ids, message.delivered_at = instance.id, list(element_ids), now
+    message.instance, message.element_ids, message.delivered_at = instance, list(element_ids), now
 
 
 def _latest_definitions(process_key: str | None) -> list[ProcessDefinition]:
@@ -279,7 +279,7 @@ def _start_definition(message: InboundMessage) -> ProcessDefinition | None:
 
 
 def _start_instance(message: InboundMessage, definition: ProcessDefinition, actor: Principal, now) -> None:
-    from .instances import check_state_size, save_workflow
+    from .instances import check_state_size, new_instance, save_workflow
     if message.site is None:
         raise Invalid(f"message '{message.name}' starts process {definition.process_key}: say at which site "
                       f"with the site field", errors={"site": "Required to start an instance"})
@@ -292,27 +292,23 @@ def _start_instance(message: InboundMessage, definition: ProcessDefinition, acto
     except ProcessError as exc:
         raise ProcessFailure(f"the process failed at {exc.element_id or 'start'}: {exc}",
                              elementId=exc.element_id) from None
-    instance = ProcessInstance(definition=definition, process_key=definition.process_key,
-                               business_key=message.business_key, site=message.site, started_by=actor.username,
-                               state="running", workflow_state="")
-    db.session.add(instance)
-    db.session.flush()
+    instance = new_instance(definition, site=message.site, business_key=message.business_key, actor=actor,
+                            message_id=message.id, message=message.name)
+    # delivered before the first save: a wait of the new instance must not take this message again
     _mark_delivered(message, "started", instance, [engine_messages.start_messages(runtime.process)[message.name]], now)
     save_workflow(instance, runtime, workflow, actor)
     check_state_size(instance)
-    audit.record("instance.started", actor, instance_id=instance.id, process_key=definition.process_key,
-                 version=definition.version, site=message.site, business_key=message.business_key,
-                 message_id=message.id, message=message.name)
 
 
 # --- subscriptions: derived in every instance save --------------------------------------
 
-def sync_subscriptions(instance: ProcessInstance, runtime, workflow, now: datetime) -> None:
+def sync_subscriptions(instance: ProcessInstance, runtime, workflow, now: datetime, fresh: bool = False) -> None:
     """Make the instance's subscription rows match the messages it waits for; a new wait takes a
-    matching pending message at once (delivered, saved again, in this same transaction)."""
+    matching pending message at once (delivered, saved again, in this same transaction).
+    `fresh`: the instance is new and has no subscriptions yet."""
     waits = engine_messages.waiting_for_messages(workflow) if instance.state in WAITING_STATES else []
     wanted = {w.spiff_task_id: w for w in waits}
-    existing = {s.spiff_task_id: s for s in _subscriptions(instance.id)}
+    existing = {} if fresh else {s.spiff_task_id: s for s in _subscriptions(instance.id)}
     for task_id, row in existing.items():
         if task_id not in wanted:
             db.session.delete(row)
