@@ -33,7 +33,16 @@ def nesting_depth(data: bytes | str, stop_at: int | None = None) -> int:
 
 
 def loads(data: bytes | str, max_depth: int = MAX_DEPTH):
-    """json.loads that raises TooDeep (a ValueError) instead of recursing past `max_depth`."""
+    """json.loads that raises TooDeep (a ValueError) instead of recursing past `max_depth`.
+
+    Bytes must be UTF-8 (UnicodeDecodeError otherwise): json.loads would also take UTF-16 and
+    UTF-32, whose NUL bytes hide brackets from the depth count."""
+    if isinstance(data, (bytes, bytearray)):
+        data = bytes(data)
+        nul = data.find(b"\x00")  # valid UTF-8, but never in JSON text: UTF-16 or UTF-32 without a BOM
+        if nul >= 0:
+            raise UnicodeDecodeError("utf-8", data, nul, nul + 1, "a NUL byte: UTF-16 or UTF-32, not UTF-8")
+        data = data.decode("utf-8")
     if nesting_depth(data, stop_at=max_depth) > max_depth:
         raise TooDeep(f"JSON nests deeper than {max_depth} levels")
     try:

@@ -114,6 +114,18 @@ def test_a_json_body_that_is_not_utf8_is_refused(client, start_routed):
     assert_no_instances(client)
 
 
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-32", "utf-32-le"])
+def test_a_json_body_in_utf16_or_utf32_is_refused_and_cannot_hide_its_depth(client, start_routed, codec):
+    """json.loads reads UTF-16/32 too; there, a non-ASCII character's NUL bytes hid the brackets after it
+    from the depth count, and 900 levels were stored (the instance then crashed every step)."""
+    deep = {**ROUTED, "variables": {**ROUTED["variables"], "a": "\u2200",
+                                    "deep": json.loads("[" * 900 + "]" * 900), "b": "\u2200"}}
+    raw = json.dumps(deep, ensure_ascii=False).encode(codec)
+    assert_refused(client.post("/api/v1/process-instances", data=raw, content_type="application/json"),
+                   422, "not UTF-8")
+    assert_no_instances(client)
+
+
 # --- JSON nesting and volume -----------------------------------------------------
 
 DEEP_ARRAY = b"[" * 10_000 + b"]" * 10_000
