@@ -170,6 +170,19 @@ def test_invalid_elements_are_each_named(client, tmp_path):
     assert not marker.exists()
 
 
+def test_a_flow_to_an_element_that_does_not_exist_names_the_flow(client):
+    files = folder_files(PROCESSES / "patient_refund")
+    files["patient_refund.bpmn"] = files["patient_refund.bpmn"].replace(
+        b'sourceRef="decide_approval" targetRef="first_approval"', b'sourceRef="decide_approval" targetRef="nowhere"')
+    response = upload(client, files)
+    assert response.status_code == 422
+    [problem] = response.get_json()["problems"]
+    assert (problem["file"], problem["element_id"]) == ("patient_refund.bpmn", "flow_to_first_approval")
+    assert problem["message"] == ("sequence flow leads to 'nowhere' (targetRef), which is not an element of "
+                                  "patient_refund")
+    assert client.get("/api/v1/deployments").get_json() == []
+
+
 def test_unsupported_camunda_extension_is_a_deploy_error(client):
     files = folder_files(PROCESSES / "patient_refund")
     files["patient_refund.bpmn"] = files["patient_refund.bpmn"].replace(

@@ -201,6 +201,7 @@ def _check_elements(filename, tree, configs, result) -> list[Problem]:
 
     ns = {"bpmn": BPMN_NS}
     for flow in tree.iterfind(".//bpmn:sequenceFlow", ns):
+        problems.extend(_check_flow_ends(filename, flow))
         condition = flow.find("bpmn:conditionExpression", ns)
         if condition is not None and (condition.text or "").strip():
             check_expr(flow.get("id"), condition.text, what="condition")
@@ -242,6 +243,22 @@ def _check_elements(filename, tree, configs, result) -> list[Problem]:
             problems.extend(_check_service_task(filename, config))
         elif config.tag in UNSUPPORTED_TAGS:
             problems.append(Problem(filename, element_id, UNSUPPORTED_TAGS[config.tag]))
+    return problems
+
+
+def _check_flow_ends(filename, flow) -> list[Problem]:
+    """A sequence flow connects two elements of its own process or subprocess (SpiffWorkflow, given
+    a dangling one, blames the element before it with a message about forms)."""
+    scope = flow.getparent()
+    ids = {child.get("id") for child in scope if child is not flow}
+    problems = []
+    for end, what in (("sourceRef", "starts at"), ("targetRef", "leads to")):
+        ref = flow.get(end)
+        if not ref:
+            problems.append(Problem(filename, flow.get("id"), f"sequence flow has no {end}"))
+        elif ref not in ids:
+            problems.append(Problem(filename, flow.get("id"), f"sequence flow {what} '{ref}' ({end}), which is "
+                                    f"not an element of {scope.get('id') or 'its process'}"))
     return problems
 
 
