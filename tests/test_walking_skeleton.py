@@ -100,10 +100,32 @@ def test_north_refund_of_1800_goes_to_the_dmn_group_and_completes(client, deploy
     assert final["currentActivities"] == [] and final["openTasks"] == []
 
     actions = [e["action"] for e in client.get(f"/api/v1/process-instances/{instance['id']}/audit").get_json()]
-    # (the last job completes the instance: its instance.completed row is an open gap of the job engine,
-    # see tests/scenarios/test_engine_gaps.py)
-    assert actions[:8] == ["instance.started", "job.completed", "task.claimed", "task.completed", "task.completed",
-                           "job.completed", "job.completed", "job.completed"]
+    assert actions == ["instance.started", "job.completed", "task.claimed", "task.completed", "task.completed",
+                       "job.completed", "job.completed", "job.completed", "instance.completed"]
+
+
+def test_task_list_filters_by_process_and_assignee(client, deploy_refund, worker):
+    from tests.security.bpmn import user_task_process
+    deploy_refund()
+    assert upload(client, {"intake.bpmn": user_task_process("intake", candidateGroups="north_finance")}
+                  ).status_code == 201
+    refund = start_refund(client).get_json()
+    worker.drain()
+    intake = client.post("/api/v1/process-instances", headers=ALICE,
+                         json={"processKey": "intake", "site": "NORTH"}).get_json()
+    refund_task, intake_task = only_task(client, refund["id"]), only_task(client, intake["id"])
+    assert client.post(f"/api/v1/tasks/{refund_task['id']}/claim", headers=ALICE, json={}).status_code == 200
+
+    def listed(query, headers=None):
+        return sorted(t["id"] for t in client.get(f"/api/v1/tasks?{query}", headers=headers or {}).get_json())
+
+    assert listed("candidateGroup=north_finance") == sorted([refund_task["id"], intake_task["id"]])
+    assert listed("processKey=intake") == [intake_task["id"]]
+    assert listed("processKey=patient_refund") == [refund_task["id"]]
+    assert listed("assignee=alice") == [refund_task["id"]]
+    assert listed("assignee=bob") == []
+    assert listed("processKey=intake&assignee=alice") == []
+    assert listed("processKey=intake", headers=BOB) == [intake_task["id"]]
 
 
 def test_small_refund_elsewhere_takes_the_default_row_and_a_rejection_ends_it(client, deploy_refund, worker):
