@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -71,24 +72,28 @@ def test_one_hundred_refunds_move_to_version_2_after_a_dry_run(client, worker):
     v1 = folder_files(PROCESSES / "patient_refund")
     assert upload(client, v1).status_code == 201
 
-    at_first = [start(client, "NORTH", 1800, n) for n in range(30)]                 # north_finance, 2nd approval
+    # 100 running version-1 instances, waiting at four different steps (and at another site)
+    at_first = [start(client, "NORTH", 1800, n) for n in range(30)]                 # first approval, then a 2nd
     south_first = [start(client, "SOUTH", 1200, n) for n in range(30, 40)]          # another site
-    at_second = [start(client, "NORTH", 1500, n) for n in range(40, 70)]
+    at_second = [start(client, "NORTH", 1500, n) for n in range(40, 70)]            # second approval
     small = [start(client, "NORTH", 500, n) for n in range(70, 90)]                  # no second approval
-    rejected = [start(client, "NORTH", 900, n) for n in range(90, 100)]
-    worker.drain()  # whatever the version runs before its first approval (eligibility checks)
+    worker.drain()  # the eligibility checks
+    at_eligibility = [start(client, "NORTH", 900, n) for n in range(90, 100)]       # the billing check waits
     for instance_id in at_second + small:
         complete(client, instance_id, decision="approve", comment="verified")
-    for instance_id in rejected:
-        assert complete(client, instance_id, decision="reject", comment="no")["state"] == "completed"
-    after_small = {tuple(client.get(f"/api/v1/process-instances/{i}").get_json()["currentActivities"]) for i in small}
-    small_running = after_small != {()}  # v1 may still call billing after the approval (a job waits)
+    waiting = {i: tuple(client.get(f"/api/v1/process-instances/{i}").get_json()["currentActivities"])
+               for i in at_first + south_first + at_second + small + at_eligibility}
+    assert len(waiting) == 100
+    assert {waiting[i] for i in at_first + south_first} == {("first_approval",)}
+    assert {waiting[i] for i in at_second} == {("second_approval",)}
+    assert {waiting[i] for i in small} == {("issue_refund",)}                      # a job waits: the refund call
+    assert {waiting[i] for i in at_eligibility} == {("check_eligibility",)}
 
     assert upload(client, version_2(v1)).get_json()["processDefinitions"][0]["version"] == 2
 
     # dry run: every running NORTH instance is checked, nothing moves
     dry = migrate(client, site="NORTH")
-    running_north = len(at_first) + len(at_second) + (len(small) if small_running else 0)
+    running_north = len(at_first) + len(at_second) + len(small) + len(at_eligibility)
     assert dry["dryRun"] is True and dry["summary"]["selected"] == running_north
     assert dry["suggestedMapping"] == {"second_approval": "controller_review"}
     assert dry["changedElements"]["first_approval"] == ["camunda:dueDate"]
@@ -99,7 +104,7 @@ def test_one_hundred_refunds_move_to_version_2_after_a_dry_run(client, worker):
         "waits at second_approval, which version 2 does not have; map it to an activity of version 2 "
         "(perhaps controller_review)"]
     movable = {m["instanceId"]: m for m in dry["canMove"]}
-    assert set(at_first) <= set(movable) and not set(south_first) & set(movable)
+    assert set(movable) == set(at_first) | set(small) | set(at_eligibility)
     assert movable[at_first[0]]["activitiesAfter"] == ["first_approval"]
     assert all(client.get(f"/api/v1/process-instances/{i}").get_json()["version"] == 1 for i in at_first[:3])
 
@@ -122,6 +127,8 @@ def test_one_hundred_refunds_move_to_version_2_after_a_dry_run(client, worker):
     assert second_dry["cannotMove"] == []
     assert migrate(client, mapping=mapping, dryRun=False)["summary"]["moved"] == len(at_second) + len(south_first)
     assert migrate(client)["summary"]["selected"] == 0
+    listed = client.get("/api/v1/process-instances?processKey=patient_refund&limit=200").get_json()
+    assert len(listed) == 100 and {i["version"] for i in listed} == {2}
 
     # moved tokens keep their tasks (claims, due dates) under the new element; the rest runs on version 2
     review = open_task(client, at_second[0])
@@ -130,11 +137,17 @@ def test_one_hundred_refunds_move_to_version_2_after_a_dry_run(client, worker):
     complete(client, at_second[0], second_decision="approve")
     after_first = complete(client, at_first[0], decision="approve", comment="ok")
     assert after_first["currentActivities"] == ["controller_review"] and after_first["version"] == 2
-    if small_running:  # the billing call that waited moved with its instance and now runs on version 2
-        [job] = client.get(f"/api/v1/process-instances/{small[0]}/jobs").get_json()
-        assert job["elementId"] == "issue_refund"
+    # the billing calls that waited moved with their instances and now run on version 2
+    [job] = client.get(f"/api/v1/process-instances/{small[0]}/jobs").get_json()
+    assert job["elementId"] == "issue_refund"
     worker.drain()
-    for instance_id in (at_second[0], *small[:1 if small_running else 0]):
+    # an instance that moved before its first approval gets version 2's due date for it (P3D, not P2D)
+    first_after_move = open_task(client, at_eligibility[0])
+    assert first_after_move["elementId"] == "first_approval"
+    due_in = datetime.fromisoformat(first_after_move["dueAt"].rstrip("Z")) - datetime.fromisoformat(
+        first_after_move["createdAt"].rstrip("Z"))
+    assert timedelta(days=3) - timedelta(minutes=1) < due_in <= timedelta(days=3)
+    for instance_id in (at_second[0], small[0]):
         final = client.get(f"/api/v1/process-instances/{instance_id}").get_json()
         assert (final["version"], final["state"], final["endEvent"]) == (2, "completed", "refund_approved")
 
