@@ -56,9 +56,14 @@ class Worker:
                 try:
                     outcome = jobs.run_job(job_id, self.name, self.registry)
                     log.info("job %s: %s", job_id, outcome)
-                except Exception:  # one bad job must not stop the worker; its lock expires and it is retried
+                except Exception as exc:  # one bad job must not stop the worker: it counts as a failed attempt
                     db.session.rollback()
                     log.exception("job %s crashed the worker step", job_id)
+                    try:
+                        jobs.record_crash(job_id, self.name, exc)
+                    except Exception:  # e.g. the database went away: the lock expires and the job is tried again
+                        db.session.rollback()
+                        log.exception("job %s: its crash could not be recorded", job_id)
             return len(claimed)
 
     def drain(self) -> None:

@@ -190,6 +190,28 @@ def test_exhausted_retries_open_an_incident_that_an_admin_retry_resolves(client,
     assert "incident.retried" in audit_actions(client, started["id"])
 
 
+def test_a_job_that_crashes_the_worker_step_uses_up_its_retries_into_an_incident(client, worker, engine):
+    """Not an adapter failure: the instance's stored state cannot be loaded. Each crash is an attempt."""
+    from sqlalchemy import text
+    deploy(client, "refund_payout.bpmn")
+    started = start(client, "refund_payout", patient_account="PA-1", amount=10)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE process_instances SET workflow_state = '{\"broken' WHERE id = :id"),
+                           {"id": started["id"]})
+
+    def incidents():
+        worker.run_once()
+        return client.get(f"/api/v1/incidents?processKey=refund_payout").get_json()
+
+    [incident] = wait_for(incidents)  # R3/PT0.2S: three attempts, then the incident
+    assert incident["kind"] == "failed-job" and "the job crashed: JSONDecodeError" in incident["message"]
+    [job] = client.get(f"/api/v1/process-instances/{started['id']}/jobs").get_json()
+    assert (job["state"], job["attempts"]) == ("failed", 3)
+    assert audit_actions(client, started["id"]).count("job.retry-scheduled") == 2
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM sandbox_billing")).scalar() == 0
+
+
 def test_business_error_is_routed_by_the_error_boundary_event(client, worker, engine):
     deploy(client, "refund_payout.bpmn")
     started = start(client, "refund_payout", patient_account="PA-1001", amount=0)

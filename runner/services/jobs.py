@@ -131,6 +131,13 @@ def _run_service_job(job: Job, worker_id: str, registry: adapters.Registry) -> s
     return _with_retries(_succeeded, job_id, worker_id, outputs)
 
 
+def record_crash(job_id: int, worker_id: str, exc: BaseException) -> str:
+    """A job whose run raised something unexpected (a state that cannot be loaded, a bug) counts as a
+    failed attempt: its retries run out into an incident instead of repeating each time its lock expires."""
+    db.session.rollback()
+    return _failed(job_id, worker_id, f"the job crashed: {exc.__class__.__name__}: {exc}", retryable=True)
+
+
 def idempotency_key(job: Job) -> str:
     """Stable for one activity execution: instance + activity + the token that reached it."""
     return f"{job.instance_id}:{job.element_id}:{job.spiff_task_id}"
