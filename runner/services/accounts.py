@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -203,6 +203,9 @@ def update_user(username: str, *, actor: Principal, password=_UNCHANGED, roles=_
         if password is not None:
             _check_password(password)
         user.password_hash = generate_password_hash(password) if password is not None else None
+    if roles is not _UNCHANGED and username == actor.username and "admin" not in _clean_roles(roles):
+        raise Invalid("you cannot take away your own admin role",
+                      errors={"roles": "You cannot remove your own admin role"})
     if active is not _UNCHANGED:
         if not active and username == actor.username:
             raise Invalid("you cannot deactivate yourself")
@@ -281,6 +284,24 @@ def list_tokens(username: str | None = None) -> list[ApiToken]:
     if username is not None:
         query = query.where(ApiToken.user_id == get_user(username).id)
     return list(db.session.scalars(query))
+
+
+def token_state(token: ApiToken, now: datetime | None = None) -> str:
+    """active, revoked or expired (what a listing shows; principal_for_token applies the same rules)."""
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at is not None and token.expires_at <= (now or utcnow()):
+        return "expired"
+    return "active"
+
+
+def token_counts() -> dict[str, dict[str, int]]:
+    """{username: {"active": n, "all": m}} for users with tokens, in one query (the users page)."""
+    usable = and_(ApiToken.revoked_at.is_(None),
+                  or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > utcnow()))
+    rows = db.session.execute(select(User.username, func.count(ApiToken.id), func.count(case((usable, ApiToken.id))))
+                              .join(ApiToken, ApiToken.user_id == User.id).group_by(User.username))
+    return {username: {"all": total, "active": active} for username, total, active in rows}
 
 
 # --- first run ---------------------------------------------------------------
