@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
 
 from ..engine import (DeploymentInvalid, ParsedDeployment, ProcessRuntime, file_kind, parse_deployment,
                       referenced_forms)
@@ -119,11 +118,34 @@ def list_definitions(process_key: str | None = None) -> list[ProcessDefinition]:
 def latest_definition(process_key: str) -> ProcessDefinition:
     definition = db.session.scalar(select(ProcessDefinition)
                                    .where(ProcessDefinition.process_key == process_key)
-                                   .order_by(ProcessDefinition.version.desc()).limit(1)
-                                   .options(joinedload(ProcessDefinition.deployment)))  # runtime_for reads it
+                                   .order_by(ProcessDefinition.version.desc()).limit(1))
     if definition is None:
         raise NotFound(f"no process '{process_key}' is deployed")
     return definition
+
+
+@dataclass(frozen=True)
+class LatestVersion:
+    """What starting an instance needs of a process's latest version (the columns, not the ORM objects:
+    loading those cost more than running a short process)."""
+
+    id: int
+    process_key: str
+    version: int
+    deployment_id: int
+    content_hash: str
+
+
+def latest_version(process_key: str) -> LatestVersion:
+    row = db.session.execute(
+        select(ProcessDefinition.id, ProcessDefinition.process_key, ProcessDefinition.version,
+               ProcessDefinition.deployment_id, Deployment.content_hash)
+        .join(Deployment, Deployment.id == ProcessDefinition.deployment_id)
+        .where(ProcessDefinition.process_key == process_key)
+        .order_by(ProcessDefinition.version.desc()).limit(1)).first()
+    if row is None:
+        raise NotFound(f"no process '{process_key}' is deployed")
+    return LatestVersion(*row)
 
 
 # --- parsed deployments, cached by content hash (immutable, so never stale) -----
@@ -133,15 +155,24 @@ _cache_lock = threading.Lock()
 
 
 def parsed_deployment(deployment: Deployment) -> ParsedDeployment:
+    return _parsed(deployment.content_hash, lambda: deployment.files)
+
+
+def _parsed(digest: str, files) -> ParsedDeployment:
+    """The parsed deployment with content hash `digest`; `files()` gives its files on a cache miss."""
     with _cache_lock:
-        parsed = _cache.get(deployment.content_hash)
+        parsed = _cache.get(digest)
     if parsed is None:
-        parsed = parse_deployment({f.filename: f.content for f in deployment.files})
+        parsed = parse_deployment({f.filename: f.content for f in files()})
         with _cache_lock:
-            _cache[deployment.content_hash] = parsed
+            _cache[digest] = parsed
     return parsed
 
 
-def runtime_for(definition: ProcessDefinition) -> ProcessRuntime:
-    parsed = parsed_deployment(definition.deployment)
+def runtime_for(definition: ProcessDefinition | LatestVersion) -> ProcessRuntime:
+    if isinstance(definition, LatestVersion):
+        parsed = _parsed(definition.content_hash, lambda: db.session.scalars(
+            select(DeploymentFile).where(DeploymentFile.deployment_id == definition.deployment_id)))
+    else:
+        parsed = parsed_deployment(definition.deployment)
     return ProcessRuntime(parsed.processes[definition.process_key], parsed)

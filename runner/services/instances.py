@@ -74,7 +74,7 @@ def start_instance(process_key: str, site: str, variables: dict | None, actor: P
         if replay is not None:
             return replay, False
 
-    definition = deployments.latest_definition(process_key)
+    definition = deployments.latest_version(process_key)
     runtime = deployments.runtime_for(definition)
     start_vars = {**variables, "site": site, "business_key": business_key}
     try:
@@ -95,11 +95,11 @@ def start_instance(process_key: str, site: str, variables: dict | None, actor: P
     return instance, True
 
 
-def new_instance(definition: ProcessDefinition, *, site: str, business_key: str | None, actor: Principal,
-                 **started_details) -> ProcessInstance:
+def new_instance(definition: ProcessDefinition | deployments.LatestVersion, *, site: str, business_key: str | None,
+                 actor: Principal, **started_details) -> ProcessInstance:
     """A new instance of `definition`, audited as `instance.started` (with `started_details`);
     it has no row until save_workflow stores it with its first state."""
-    instance = ProcessInstance(id=new_id(), definition=definition, process_key=definition.process_key,
+    instance = ProcessInstance(id=new_id(), definition_id=definition.id, process_key=definition.process_key,
                                business_key=business_key, site=site, started_by=actor.username, state="running")
     audit.record("instance.started", actor, instance_id=instance.id, process_key=definition.process_key,
                  version=definition.version, site=site, business_key=business_key, **started_details)
