@@ -256,6 +256,25 @@ def test_sla_timer_escalates_without_cancelling_the_user_task(client, running_wo
     assert "timer.fired" in audit_actions(client, started["id"])
 
 
+def timers_fired(client, instance_id):
+    return [e["details"]["element_id"] for e in client.get(f"/api/v1/process-instances/{instance_id}/audit").get_json()
+            if e["action"] == "timer.fired"]
+
+
+def test_overdue_timers_fire_in_due_order_each_by_its_own_job(client, worker, engine):
+    """Both timers are overdue when the worker gets to them: the deadline (due first) fires and cancels
+    the review, and with it the SLA reminder, which must not fire after it."""
+    deploy(client, "sla_escalation.bpmn")
+    started = start(client, "sla_escalation", hard_deadline="PT0.3S")
+    time.sleep(0.8)  # the worker is down: both due times pass
+    worker.drain()
+    final = instance(client, started["id"])
+    assert (final["state"], final["endEvent"]) == ("completed", "expired")
+    assert timers_fired(client, started["id"]) == ["hard_deadline"]
+    assert sandbox.effects(engine, "notify", "send_email") == []
+    assert client.get(f"/api/v1/process-instances/{started['id']}/jobs").get_json() == []
+
+
 def test_interrupting_timer_cancels_the_user_task(client, running_worker):
     deploy(client, "sla_escalation.bpmn")
     started = start(client, "sla_escalation", hard_deadline="PT0.3S")

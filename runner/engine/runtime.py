@@ -24,6 +24,7 @@ from .definitions import ParsedDeployment, ParsedProcess, form_ref_of
 from .duedates import resolve_due_date
 from .serialization import dump_state, load_state, passed_elements
 from .specs import ExternalTask
+from .timers import LanesWorkflow
 
 
 class ProcessError(Exception):
@@ -97,7 +98,7 @@ class ProcessRuntime:
     def start(self, variables: dict, message: tuple[str, dict] | None = None) -> BpmnWorkflow:
         """A new workflow run on to its first wait; `message` (name, variables) starts it at that
         message's start event, else the none/timer start events start it."""
-        workflow = BpmnWorkflow(self.process.spec, self.process.subprocess_specs, script_engine=self.script_engine)
+        workflow = LanesWorkflow(self.process.spec, self.process.subprocess_specs, script_engine=self.script_engine)
         start = workflow.task_tree
         start.data.update(variables)
         for task in workflow.get_tasks(state=TaskState.READY):
@@ -125,19 +126,25 @@ class ProcessRuntime:
     def dump(workflow: BpmnWorkflow) -> str:
         return dump_state(workflow)
 
-    def advance(self, workflow: BpmnWorkflow) -> None:
-        """Run every engine task that is ready; stop at user tasks and waits."""
+    def advance(self, workflow: BpmnWorkflow, fire_timer: str | None = None) -> None:
+        """Run every engine task that is ready; stop at user tasks and waits. Waiting timers fire
+        only when their job runs: `fire_timer` is the task id of the one whose job is due."""
+        workflow.due_timers = frozenset(() if fire_timer is None else (fire_timer,))
         try:
             workflow.refresh_timers()
             workflow.do_engine_steps()
         except SpiffWorkflowException as exc:
             raise self._process_error(exc) from None
+        finally:
+            workflow.due_timers = frozenset()
 
     def complete_user_task(self, workflow: BpmnWorkflow, spiff_task_id: str, data: dict) -> None:
         task = workflow.get_task_from_id(UUID(spiff_task_id))
         if task is None or task.state != TaskState.READY or not isinstance(task.task_spec, UserTaskMixin):
             raise ProcessError("task is not ready to be completed")
-        task.data.update(data)
+        # answers keyed `line.decision` arrive as {"line": {"decision": ...}}: merged into the task's `line`,
+        # not replacing it (a multi-instance element variable keeps its other fields)
+        task.data.update({key: merge_value(task.data.get(key, _ABSENT), value) for key, value in data.items()})
         try:
             task.run()
         except SpiffWorkflowException as exc:
@@ -265,6 +272,21 @@ class ProcessRuntime:
             raise ProcessError(f"camunda:dueDate gave '{value}', which is not a duration or date",
                                config.element_id) from None
 
+    def local_variables(self, workflow: BpmnWorkflow, spiff_task_ids) -> dict[str, dict]:
+        """Each task's own variables, by task id: the entries of its data that are not in the instance's
+        variables (`variables()`) or differ from them. For a multi-instance child this is its element
+        variable (camunda:elementVariable, e.g. `line`); SpiffWorkflow keeps no loopCounter in task data.
+        A task in a parallel branch also gets what its branch set differently from the instance's data."""
+        process = self.variables(workflow)
+        found = {}
+        for task_id in spiff_task_ids:
+            task = workflow.get_task_from_id(UUID(task_id))
+            if task is None:
+                continue
+            found[task_id] = {key: value for key, value in task.data.items()
+                              if key not in process or process[key] != value}
+        return found
+
     @staticmethod
     def variables(workflow: BpmnWorkflow) -> dict:
         """The instance's current variables: the data of the latest completed task or the workflow's."""
@@ -307,6 +329,25 @@ class ProcessRuntime:
         if notes:
             message += " (" + "; ".join(notes) + ")"
         return ProcessError(message, element_id)
+
+
+_ABSENT = object()
+
+
+def merge_value(current, value):
+    """`value` merged into `current`: dicts key by key, recursively, into a new dict (`current` is not
+    changed); a list, a scalar, or a value with nothing to merge into replaces."""
+    if not isinstance(value, dict) or not isinstance(current, dict):
+        return value
+    merged = dict(current)
+    for key, item in value.items():
+        merged[key] = merge_value(merged.get(key, _ABSENT), item)
+    return merged
+
+
+def merge_data(base: dict, updates: dict) -> dict:
+    """A new dict: `base` with `updates` merged in (merge_value)."""
+    return merge_value(dict(base), updates)
 
 
 def _timer_due(task, definition) -> datetime | None:

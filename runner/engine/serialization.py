@@ -19,6 +19,8 @@ from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition as CamundaMessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
+from .timers import LanesWorkflow
+
 STATE_FORMAT = "lanes-1"
 
 
@@ -32,7 +34,7 @@ class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
         return dct
 
     def from_dict(self, dct, spec=None, subprocess_specs=None):
-        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+        workflow = LanesWorkflow(spec, subprocess_specs, deserializing=True)
         workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
         workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(workflow, dct)
@@ -43,6 +45,7 @@ class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
 
 _config = dict(CAMUNDA_CONFIG)
 _config[BpmnWorkflow] = StateOnlyWorkflowConverter
+_config[LanesWorkflow] = StateOnlyWorkflowConverter
 # Lanes' message events use the plain BPMN message definition (engine/messages.py), and an event-based
 # gateway keeps the events it caught in its task's internal data: convert that class, not Camunda's
 _config.pop(CamundaMessageEventDefinition, None)

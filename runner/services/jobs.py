@@ -272,7 +272,7 @@ def _open_incident(job: Job, message: str, kind: str, actor: str) -> str:
 @transactional
 def _fire_timer(job_id: int, worker_id: str) -> str:
     def move(job, runtime, workflow):
-        _engine(runtime.advance, f"after timer {job.element_id}", workflow)
+        _engine(runtime.advance, f"after timer {job.element_id}", workflow, job.spiff_task_id)
         lateness = (utcnow() - job.due_at).total_seconds()
         details = {"due_at": job.due_at.isoformat(), "late_seconds": round(lateness, 3)}
         job.locked_by = job.locked_until = None
