@@ -116,3 +116,90 @@ def test_trying_rules_with_bad_input_says_why(client, deployed):
     assert missing.status_code == 404
     bad = client.post("/api/v1/decisions/work_queue/evaluate", headers=ANALYST, json={"variables": [1]})
     assert bad.status_code == 422
+
+
+# --- a workspace follows its process, whatever its deployments are called -------------------------------
+
+RENAMED_TASK = ('name="Work the claim"', 'name="Work the routed claim"')
+
+
+def fixture_files(**replace) -> dict[str, bytes]:
+    files = {p.name: p.read_bytes() for p in FIXTURES.iterdir()}
+    for filename, (old, new) in replace.items():
+        text = files[filename].decode()
+        assert old in text
+        files[filename] = text.replace(old, new).encode()
+    return files
+
+
+def upload_version_2(client, name="claim routing, task renamed"):
+    """An admin uploads a changed BPMN under another deployment name (the upload form's free text)."""
+    response = upload(client, fixture_files(**{"claim_routing.bpmn": RENAMED_TASK}), name=name)
+    assert response.status_code == 201, response.get_json()
+    assert [(d["processKey"], d["version"]) for d in response.get_json()["processDefinitions"]] == [("claim_routing", 2)]
+    return response.get_json()
+
+
+def task_of(client, instance):
+    [task] = client.get(f"/api/v1/tasks?instanceId={instance['id']}").get_json()
+    return task["name"], task["candidateGroups"]
+
+
+def west_row_draft(client, workspace="claim_routing"):
+    dmn = client.get(f"/api/v1/workspaces/{workspace}/files/work_queue.dmn", headers=ANALYST).get_data(as_text=True)
+    assert save(client, "work_queue.dmn", dmn.replace('<rule id="rule_default">', WEST_ROW + '<rule id="rule_default">'),
+                workspace=workspace).status_code == 200
+
+
+def test_the_workspace_opens_the_latest_version_of_its_process_whatever_the_deployment_was_called(client, deployed):
+    v2 = upload_version_2(client)
+    assert client.get("/api/v1/workspaces", headers=ANALYST).get_json() == ["claim_routing"], "one per process"
+    workspace = client.get("/api/v1/workspaces/claim_routing", headers=ANALYST).get_json()
+    assert workspace["name"] == "claim_routing" and workspace["deploymentId"] == v2["id"]
+    bpmn = client.get("/api/v1/workspaces/claim_routing/files/claim_routing.bpmn", headers=ANALYST).get_data(as_text=True)
+    assert RENAMED_TASK[1] in bpmn, "an edit starts from the latest deployed version"
+
+    west_row_draft(client)
+    published = client.post("/api/v1/workspaces/claim_routing/deploy", headers=ANALYST)
+    assert published.status_code == 201, published.get_json()
+    assert [(d["processKey"], d["version"]) for d in published.get_json()["processDefinitions"]] == [("claim_routing", 3)]
+    assert task_of(client, start(client, "WEST")) == ("Work the routed claim", ["west_claims"]), \
+        "version 3 keeps version 2's BPMN change and adds the DMN edit"
+    assert client.get("/api/v1/workspaces", headers=ANALYST).get_json() == ["claim_routing"]
+
+
+def test_deploy_refuses_a_draft_started_before_a_newer_version_was_deployed(client, deployed):
+    west_row_draft(client)                       # started on version 1
+    upload_version_2(client)                     # meanwhile an admin deploys version 2, by another route
+    form = client.get("/api/v1/workspaces/claim_routing/files/claim_work.form", headers=ANALYST).get_data()
+    assert client.put("/api/v1/workspaces/claim_routing/files/claim_work.form", data=form, headers=ANALYST,
+                      content_type="application/json").status_code == 200   # saving more keeps its start
+
+    workspace = client.get("/api/v1/workspaces/claim_routing", headers=ANALYST).get_json()
+    assert workspace["deployedAfterDraft"] == [{"processKey": "claim_routing", "version": 2,
+                                                "deploymentId": workspace["deploymentId"]}]
+    refused = client.post("/api/v1/workspaces/claim_routing/deploy", headers=ANALYST)
+    assert refused.status_code == 409, refused.get_json()
+    assert refused.content_type == "application/problem+json"
+    assert "claim_routing version 2 was deployed after your draft was started" in refused.get_json()["detail"]
+    assert "review the changes" in refused.get_json()["detail"]
+    assert len(client.get("/api/v1/process-definitions?processKey=claim_routing").get_json()) == 2, "nothing deployed"
+    assert client.get("/api/v1/workspaces/claim_routing", headers=ANALYST).get_json()["hasDrafts"] is True, "drafts kept"
+
+    # having reviewed version 2, the analyst keeps the drafts on top of it, and deploys
+    rebased = client.post("/api/v1/workspaces/claim_routing/drafts/rebase", headers=ANALYST)
+    assert rebased.status_code == 200 and rebased.get_json()["deployedAfterDraft"] == []
+    published = client.post("/api/v1/workspaces/claim_routing/deploy", headers=ANALYST)
+    assert published.status_code == 201, published.get_json()
+    assert [d["version"] for d in published.get_json()["processDefinitions"]] == [3]
+    assert task_of(client, start(client, "WEST")) == ("Work the routed claim", ["west_claims"])
+
+
+def test_a_new_workspace_cannot_redeploy_a_process_it_was_not_started_from(client, deployed):
+    for filename, content in fixture_files(**{"claim_routing.bpmn": RENAMED_TASK}).items():
+        assert client.put(f"/api/v1/workspaces/claim_copy/files/{filename}", data=content, headers=ANALYST,
+                          content_type="application/xml").status_code == 200
+    assert client.get("/api/v1/workspaces", headers=ANALYST).get_json() == ["claim_copy", "claim_routing"]
+    refused = client.post("/api/v1/workspaces/claim_copy/deploy", headers=ANALYST)
+    assert refused.status_code == 409 and "claim_routing version 1" in refused.get_json()["detail"]
+    assert len(client.get("/api/v1/process-definitions?processKey=claim_routing").get_json()) == 1

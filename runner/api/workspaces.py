@@ -12,11 +12,16 @@ from .representations import deployment_json
 MEDIA_TYPES = {"bpmn": "application/xml", "dmn": "application/xml", "form": "application/json"}
 
 
-def _workspace_json(name: str, files) -> dict:
-    deployed = workspaces.latest_deployment(name)
-    return {"name": name, "deploymentId": deployed.id if deployed else None,
-            "files": [{"filename": f.filename, "kind": f.kind, "draft": f.draft} for f in files],
-            "hasDrafts": any(f.draft for f in files)}
+def _workspace_json(ws: workspaces.Workspace) -> dict:
+    return {"name": ws.name, "processKeys": ws.process_keys,
+            "deploymentId": ws.deployment.id if ws.deployment else None,
+            "files": [{"filename": f.filename, "kind": f.kind, "draft": f.draft} for f in ws.files],
+            "hasDrafts": ws.has_drafts, "draftBaseDeploymentId": ws.base_deployment_id,
+            "deployedAfterDraft": [n.to_dict() for n in ws.deployed_after_draft]}
+
+
+def _current(name: str) -> dict:
+    return _workspace_json(workspaces.get_workspace(name, current_principal()))
 
 
 @api.get("/workspaces")
@@ -26,7 +31,7 @@ def list_workspaces():
 
 @api.get("/workspaces/<name>")
 def get_workspace(name: str):
-    return jsonify(_workspace_json(name, workspaces.workspace_files(name, current_principal())))
+    return jsonify(_current(name))
 
 
 @api.get("/workspaces/<name>/files/<filename>")
@@ -42,12 +47,18 @@ def get_workspace_file(name: str, filename: str):
 @api.put("/workspaces/<name>/files/<filename>")
 def save_workspace_file(name: str, filename: str):
     workspaces.save_draft(name, filename, request.get_data(), current_principal())
-    return jsonify(_workspace_json(name, workspaces.workspace_files(name, current_principal())))
+    return jsonify(_current(name))
 
 
 @api.delete("/workspaces/<name>/drafts")
 def discard_workspace_drafts(name: str):
     return jsonify({"discarded": workspaces.discard_drafts(name, current_principal())})
+
+
+@api.post("/workspaces/<name>/drafts/rebase")
+def rebase_workspace_drafts(name: str):
+    workspaces.rebase_drafts(name, current_principal())
+    return jsonify(_current(name))
 
 
 @api.post("/workspaces/<name>/validate")
@@ -61,6 +72,7 @@ def deploy_workspace(name: str):
     result = workspaces.deploy_workspace(name, current_principal())
     body = deployment_json(result.deployment, result.definitions)
     body["created"] = result.created
+    body["workspace"] = workspaces.workspace_of(result.deployment)
     return jsonify(body), 201 if result.created else 200
 
 
@@ -75,12 +87,23 @@ def evaluate_decision(key: str):
 # --- OpenAPI ---------------------------------------------------------------------
 
 _S = openapi._string
-_NAME = openapi._param("name", "path", "the workspace: a process folder, named like its deployments")
+_NAME = openapi._param("name", "path", "the workspace: a process folder, named by a process id of its first "
+                       "deployment (any of its process ids finds it), or a never-deployed workspace's own name")
 _FILE = openapi._param("filename", "path", "a .bpmn, .dmn or .form file of the workspace")
 _ANALYST = openapi._problems(403, 404)
 openapi.SCHEMAS.update({
     "Workspace": {"type": "object", "required": ["name", "files"], "properties": {
-        "name": _S(), "deploymentId": {"type": ["integer", "null"]}, "hasDrafts": {"type": "boolean"},
+        "name": _S(), "processKeys": {"type": "array", "items": _S()},
+        "deploymentId": {"type": ["integer", "null"],
+                         "description": "the deployment holding the latest version of its processes"},
+        "hasDrafts": {"type": "boolean"},
+        "draftBaseDeploymentId": {"type": ["integer", "null"],
+                                  "description": "the deployment the drafts were started from"},
+        "deployedAfterDraft": {
+            "type": "array", "description": "versions deployed after the drafts were started: deploying is "
+                                            "refused (409) until the drafts are rebased or discarded",
+            "items": {"type": "object", "properties": {
+                "processKey": _S(), "version": {"type": "integer"}, "deploymentId": {"type": "integer"}}}},
         "files": {"type": "array", "items": {"type": "object", "properties": {
             "filename": _S(), "kind": _S(enum=["bpmn", "dmn", "form"]), "draft": {"type": "boolean"}}}}}},
     "Validation": {"type": "object", "properties": {"valid": {"type": "boolean"}, "problems": {
@@ -116,6 +139,10 @@ openapi.PATHS.update({
         "summary": "Discard the workspace's drafts", "operationId": "discardDrafts", "tags": ["workspaces"],
         "parameters": [_NAME],
         "responses": {**openapi._ok("How many drafts were discarded", openapi.JSON_OBJECT), **_ANALYST}}},
+    "/workspaces/{name}/drafts/rebase": {"post": {
+        "summary": "Keep the drafts on top of the latest deployed version (after reviewing it)",
+        "operationId": "rebaseDrafts", "tags": ["workspaces"], "parameters": [_NAME],
+        "responses": {**openapi._ok("The workspace", openapi._ref("Workspace")), **_ANALYST}}},
     "/workspaces/{name}/validate": {"post": {
         "summary": "Run deploy-time validation on the workspace", "operationId": "validateWorkspace",
         "tags": ["workspaces"], "parameters": [_NAME],
@@ -125,7 +152,7 @@ openapi.PATHS.update({
         "tags": ["workspaces"], "parameters": [_NAME],
         "responses": {**openapi._ok("The deployment", openapi._ref("Deployment"), "201"),
                       **openapi._ok("Identical content was deployed before", openapi._ref("Deployment")),
-                      **openapi._problems(403, 404, 422)}}},
+                      **openapi._problems(403, 404, 409, 422)}}},
     "/decisions/{key}/evaluate": {"post": {
         "summary": "Try a decision table: which rows match these inputs", "operationId": "evaluateDecision",
         "tags": ["decisions"], "parameters": [openapi._param("key", "path", "the decision id")],

@@ -8,6 +8,11 @@
 - POST /modeler/<ws>/deploy                        publish it as a new version; 422 with the problems (JSON)
 - POST /modeler/<ws>/decisions/<key>/evaluate      "Try the rules" on the workspace's draft table (JSON)
 - POST /modeler/<ws>/discard                       throw the drafts away (a plain form post)
+- POST /modeler/<ws>/rebase                        keep the drafts on top of a version deployed since they were
+                                                   started (a plain form post; until then Deploy answers 409)
+
+A workspace is a process folder: the files of the deployment holding the latest version of its processes,
+whatever that deployment was named; /modeler/<any of its process ids> redirects to its name.
 
 The JSON endpoints are for the page's own script: they use the web session and the CSRF token (sent in the
 X-CSRFToken header), not the API's tokens. Everything goes through services.workspaces / services.decisions,
@@ -46,7 +51,8 @@ def json_errors(view):
             return view(*args, **kwargs)
         except ServiceError as exc:
             body = {"title": exc.title, "detail": exc.detail, "status": exc.status}
-            body.update({k: v for k, v in exc.extra.items() if k in ("problems", "errors", "elementId")})
+            body.update({k: v for k, v in exc.extra.items()
+                         if k in ("problems", "errors", "elementId", "deployedAfter")})
             return jsonify(body), exc.status
     return wrapper
 
@@ -58,8 +64,9 @@ def _file_rows(files) -> list[dict]:
 
 
 def _workspace_state(name: str) -> dict:
-    files = workspaces.workspace_files(name, current_principal())
-    return {"files": _file_rows(files), "hasDrafts": any(f.draft for f in files)}
+    ws = workspaces.get_workspace(name, current_principal())
+    return {"workspace": ws.name, "files": _file_rows(ws.files), "hasDrafts": ws.has_drafts,
+            "deployedAfterDraft": [n.to_dict() for n in ws.deployed_after_draft]}
 
 
 @web.get("/modeler")
@@ -68,16 +75,20 @@ def modeler_workspaces():
     principal = current_principal()
     rows = []
     for name in workspaces.list_workspaces(principal):
-        files = workspaces.workspace_files(name, principal)
-        rows.append({"name": name, "files": _file_rows(files), "drafts": sum(f.draft for f in files),
-                     "deployment": workspaces.latest_deployment(name)})
+        ws = workspaces.get_workspace(name, principal)
+        rows.append({"name": ws.name, "files": _file_rows(ws.files), "drafts": sum(f.draft for f in ws.files),
+                     "deployment": ws.deployment, "stale": ws.deployed_after_draft})
     return render_template("modeler/workspaces.html", rows=rows)
 
 
 @web.get("/modeler/<workspace>")
 @analyst_required
 def modeler_workspace(workspace: str):
-    files = workspaces.workspace_files(workspace, current_principal())
+    ws = workspaces.get_workspace(workspace, current_principal())
+    if ws.name != workspace:    # found by another of its process ids
+        query = {k: v for k, v in request.args.items() if k != "workspace"}
+        return redirect(url_for("web.modeler_workspace", workspace=ws.name, **query))
+    files = ws.files
     rows = _file_rows(files)
     wanted = request.args.get("file") or next((r["filename"] for r in rows if r["kind"] == "bpmn"), rows[0]["filename"])
     current = next((f for f in files if f.filename == wanted), None)
@@ -101,7 +112,7 @@ def modeler_workspace(workspace: str):
         },
     }
     return render_template("modeler/editor.html", workspace=workspace, files=rows, current=current,
-                           editor=editor, deployment=workspaces.latest_deployment(workspace))
+                           editor=editor, deployment=ws.deployment, stale=ws.deployed_after_draft)
 
 
 @web.post("/modeler/<workspace>/files/<filename>")
@@ -126,8 +137,10 @@ def modeler_validate(workspace: str):
 def modeler_deploy(workspace: str):
     result = workspaces.deploy_workspace(workspace, current_principal())
     versions = [{"processKey": d.process_key, "version": d.version} for d in result.definitions]
+    name = workspaces.workspace_of(result.deployment)   # a new workspace is known by its process id from now on
     return jsonify({"created": result.created, "deploymentId": result.deployment.id, "versions": versions,
-                    **_workspace_state(workspace)}), 201 if result.created else 200
+                    "url": url_for("web.modeler_workspace", workspace=name), **_workspace_state(name)}), \
+        201 if result.created else 200
 
 
 @web.post("/modeler/<workspace>/decisions/<key>/evaluate")
@@ -153,7 +166,25 @@ def modeler_discard(workspace: str):
         flash(f"Discarded {removed} draft file{'s' if removed != 1 else ''}: the workspace is as deployed.", "info")
     if workspaces.latest_deployment(workspace) is None:   # it had drafts only: nothing is left of it
         return redirect(url_for("web.modeler_workspaces"))
-    target = request.form.get("file", "")
-    if target not in {f.filename for f in workspaces.workspace_files(workspace, principal)}:
+    return _back_to(workspace, request.form.get("file", ""))
+
+
+def _back_to(workspace: str, target: str):
+    if target not in {f.filename for f in workspaces.workspace_files(workspace, current_principal())}:
         target = ""   # a new file that only existed as a draft
     return redirect(url_for("web.modeler_workspace", workspace=workspace, **({"file": target} if target else {})))
+
+
+@web.post("/modeler/<workspace>/rebase")
+@analyst_required
+def modeler_rebase(workspace: str):
+    principal = current_principal()
+    try:
+        workspaces.rebase_drafts(workspace, principal)
+        ws = workspaces.get_workspace(workspace, principal)
+    except ServiceError as exc:
+        flash(exc.detail, "error")
+    else:
+        versions = ", ".join(f"{d.process_key} v{d.version}" for d in ws.deployment.definitions)
+        flash(f"Your drafts are now on top of {versions}: check them against it, then deploy.", "info")
+    return _back_to(workspace, request.form.get("file", ""))

@@ -17,7 +17,7 @@ from .conftest import SETUP, add_user, deploy_refund, log_in, run_jobs, sandbox_
 pytestmark = pytest.mark.sqlite_only
 
 PASSWORD = "admin-password"
-PAYOUT = Path(__file__).resolve().parents[1] / "fixtures" / "jobs" / "refund_payout.bpmn"
+PAYOUT = Path(__file__).resolve().parents[1] / "fixtures" / "web" / "refund_payout.bpmn"   # with a diagram layout
 
 
 def start(live, key, business_key, **variables):
@@ -173,11 +173,29 @@ def test_admin_retries_an_incident(live, page, admin, refund_incident, screensho
     row = page.locator(f"#incident-list tr[data-incident-id='{incident_id}']")
     expect(row.locator(".cause")).to_contain_text("billing.issue_refund")
 
-    # its instance page marks the failed element; this fixture has no diagram layout, and says so
+    # its instance page marks the failed element, where the token waits: one badge says both, readable
     page.goto(f"/admin/instances/{instance_id}")
-    expect(page.locator("#instance-diagram")).to_have_attribute("data-rendered", "failed")
-    expect(page.locator("#instance-diagram")).to_contain_text("no diagram layout")
+    diagram = page.locator("#instance-diagram")
+    expect(diagram).to_have_attribute("data-rendered", "true")
+    failed = diagram.locator(".djs-element.lanes-failed[data-element-id='issue_refund']")
+    expect(failed).to_have_count(1)
+    assert failed.locator(".djs-visual > :first-child").evaluate("e => getComputedStyle(e).stroke") == "rgb(198, 40, 40)"
+    badges = diagram.locator(".djs-overlays[data-container-id='issue_refund'] .lanes-badge")
+    expect(badges).to_have_count(1)
+    expect(badges).to_have_text("now · incident")
+    expect(badges).to_have_class(re.compile(r"\blanes-badge-failed\b"))
+    drawn = diagram.locator(".lanes-badge").evaluate_all("""badges => badges.map(b => {
+        const box = b.getBoundingClientRect();
+        const hit = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+        return {box: [box.left, box.top, box.right, box.bottom], onTop: hit !== null && b.contains(hit)};
+    })""")
+    assert drawn and all(badge["onTop"] for badge in drawn), drawn
+    for i, a in enumerate(drawn):    # no badge hides another
+        for b in drawn[i + 1:]:
+            (l1, t1, r1, b1), (l2, t2, r2, b2) = a["box"], b["box"]
+            assert r1 <= l2 or r2 <= l1 or b1 <= t2 or b2 <= t1, (a, b)
     expect(page.locator("#instance-incidents")).to_contain_text("billing.issue_refund")
+    diagram.screenshot(path=str(screenshots / "instance-incident.png"))
 
     page.goto("/admin/incidents")
     row.get_by_role("button", name="Retry").click()

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from runner.services import decisions, instances, process_views, tasks, workspaces
+from runner.services import decisions, deployments, instances, process_views, tasks, workspaces
 from runner.services.tasks import TaskFilter
 
 from .conftest import SETUP, add_user, deploy_refund, log_in, run_jobs
@@ -55,6 +55,46 @@ def rendered(page):
     expect(page.locator("#modeler-canvas")).to_have_attribute("data-rendered", "true")
 
 
+def assert_watermark_visible(page, selector):
+    """The bpmn.io watermark is drawn, fully inside the editor's canvas and on top at its centre: its licence
+    requires it to stay visible, and to_be_visible() alone ignores clipping by a scrolling container."""
+    mark = page.locator(selector)
+    expect(mark).to_be_visible()
+    seen = page.evaluate("""(selector) => {
+        const mark = document.querySelector(selector);
+        const box = mark.getBoundingClientRect();
+        const canvas = document.getElementById('modeler-canvas').getBoundingClientRect();
+        const hit = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+        return {box: [box.left, box.top, box.right, box.bottom], canvas: [canvas.left, canvas.top, canvas.right, canvas.bottom],
+                inside: box.width > 0 && box.height > 0 && box.left >= canvas.left && box.top >= canvas.top &&
+                        box.right <= canvas.right && box.bottom <= canvas.bottom && box.bottom <= window.innerHeight,
+                hit: hit === null ? null : hit.outerHTML.slice(0, 80), onTop: hit !== null && mark.contains(hit)};
+    }""", selector)
+    assert seen["inside"], f"the watermark {seen['box']} is not inside the canvas {seen['canvas']}"
+    assert seen["onTop"], f"the watermark's centre shows {seen['hit']}, not the watermark"
+
+
+def assert_table_scrolls_inside_canvas(page):
+    """The decision table's view fits the canvas, and its last column scrolls into sight inside it."""
+    seen = page.evaluate("""() => {
+        const canvas = document.getElementById('modeler-canvas');
+        const outer = canvas.getBoundingClientRect();
+        const view = document.querySelector('#modeler-canvas .dmn-decision-table-container').getBoundingClientRect();
+        const cells = document.querySelectorAll('#modeler-canvas .tjs-table > tbody > tr:first-child > td');
+        const last = cells[cells.length - 1];
+        for (let node = last.parentElement; node && node !== canvas.parentElement; node = node.parentElement) {
+            node.scrollLeft = node.scrollWidth;
+        }
+        const box = last.getBoundingClientRect();
+        const hit = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+        return {fits: view.left >= outer.left && view.top >= outer.top && view.right <= outer.right && view.bottom <= outer.bottom,
+                canvasScrolls: canvas.scrollWidth > canvas.clientWidth || canvas.scrollHeight > canvas.clientHeight,
+                lastInside: box.left >= outer.left && box.right <= outer.right, lastOnTop: hit !== null && last.contains(hit)};
+    }""")
+    assert seen == {"fits": True, "canvasScrolls": False, "lastInside": True, "lastOnTop": True}, seen
+    page.evaluate("""() => document.querySelectorAll('#modeler-canvas *').forEach(n => { n.scrollLeft = 0; })""")
+
+
 def type_into_cell(page, cell, text):
     """dmn-js cells are content-editable: click one, then type."""
     cell.click()
@@ -77,7 +117,7 @@ def test_analyst_adds_a_site_row_tries_it_validates_and_deploys_version_2(live, 
     expect(page.locator("#modeler-properties .bio-properties-panel-header")).to_contain_text("Approve refund")
     page.locator("[data-group-id=group-CamundaPlatform__UserAssignment] .bio-properties-panel-group-header").click()
     expect(page.locator("#bio-properties-panel-candidateGroups")).to_have_value("${approval.approver_group}")
-    expect(page.locator("#modeler-canvas .bjs-powered-by")).to_be_visible()
+    assert_watermark_visible(page, "#modeler-canvas .bjs-powered-by")
     page.screenshot(path=str(screenshots / "modeler-bpmn.png"))
 
     # the site rules in the dmn-js decision table editor: a WEST row above the enterprise defaults
@@ -85,6 +125,8 @@ def test_analyst_adds_a_site_row_tries_it_validates_and_deploys_version_2(live, 
     rendered(page)
     rows = page.locator(".tjs-table > tbody > tr")
     expect(rows).to_have_count(9)
+    assert_watermark_visible(page, "#modeler-canvas .bjs-powered-by")
+    assert_table_scrolls_inside_canvas(page)
     clinic = rows.filter(has_text="CLINIC-12")
     clinic.locator("td.input-cell").first.click(button="right")
     page.locator(".context-menu .context-menu-entry-add-rule-below").click()
@@ -109,7 +151,7 @@ def test_analyst_adds_a_site_row_tries_it_validates_and_deploys_version_2(live, 
     expect(page.locator(".tjs-table tr.lanes-rule-selected td.input-cell").first).to_contain_text('"WEST"')
     expect(page.locator(".tjs-table tr.lanes-rule-matched")).to_have_count(3)
     expect(page.locator("#modeler-files a[data-file='refund_approval.dmn']")).to_have_class(re.compile(r"\bdraft\b"))
-    expect(page.locator("#modeler-canvas .bjs-powered-by")).to_be_visible()
+    assert_watermark_visible(page, "#modeler-canvas .bjs-powered-by")
     page.screenshot(path=str(screenshots / "modeler-dmn-tried.png"))
 
     # a saved draft changes nothing deployed: the deployed table and new instances still use version 1
@@ -140,7 +182,7 @@ def test_analyst_adds_a_site_row_tries_it_validates_and_deploys_version_2(live, 
     page.locator("#modeler-files a[data-file='refund_first_approval.form']").click()
     rendered(page)
     expect(page.locator("#modeler-canvas .fjs-form-field-textarea")).to_have_count(1)
-    expect(page.locator("#modeler-canvas .fjs-powered-by")).to_be_visible()
+    assert_watermark_visible(page, "#modeler-canvas .fjs-powered-by")
     page.screenshot(path=str(screenshots / "modeler-form.png"))
 
 
@@ -236,3 +278,55 @@ def test_the_modeler_is_for_analysts_and_its_json_endpoints_need_the_csrf_token(
                               data={"variables": {}})
     assert tried.status == 404 and "no_such_table" in tried.json()["detail"]
     assert page.goto(f"{WORKSPACE}?file=nope.bpmn").status == 404
+
+
+def test_the_workspace_follows_a_version_deployed_under_another_name_and_refuses_a_stale_draft(live, page, analyst):
+    def latest_files():
+        return {f.filename: f.content for f in live.call(workspaces.get_workspace, "patient_refund", SETUP).deployment.files}
+
+    def deploy_changed(filename, old, new, name):
+        files = latest_files()
+        assert old in files[filename]
+        files[filename] = files[filename].replace(old, new)
+        return live.call(lambda: deployments.deploy(files, name=name, actor=SETUP).definitions[0].version)
+
+    # an admin uploads a version under a free-text deployment name: still one workspace, showing that version
+    renamed = deploy_changed("patient_refund.bpmn", b'name="Approve refund"', b'name="Approve patient refund"',
+                             "refund approval renamed")
+    log_in(page, analyst, PASSWORD)
+    page.get_by_role("link", name="Modeler").click()
+    expect(page.locator("#workspaces tbody tr")).to_have_count(1)
+    page.locator("#workspaces tr[data-workspace=patient_refund] a").first.click()
+    rendered(page)
+    expect(page.locator("#deployed-as")).to_contain_text(f"patient_refund v{renamed}")
+    expect(page.locator("#deployed-as")).to_contain_text("refund approval renamed")
+    page.locator(".djs-element[data-element-id=first_approval]").click()
+    expect(page.locator("#modeler-properties .bio-properties-panel-header")).to_contain_text("Approve patient refund")
+    expect(page.locator("#modeler-stale")).to_be_hidden()
+
+    # the analyst starts a draft; meanwhile someone deploys another version by another route
+    page.click("#modeler-save")
+    expect(page.locator("#modeler-status")).to_have_attribute("data-state", "saved")
+    newer = deploy_changed("refund_approval.dmn", b'"finance_review"', b'"finance_reviewers"', "hotfix")
+    assert newer == renamed + 1
+
+    page.click("#modeler-deploy")
+    expect(page.locator("#modeler-status")).to_have_attribute("data-state", "refused")
+    expect(page.locator("#modeler-status")).to_contain_text(
+        f"patient_refund version {newer} was deployed after your draft was started; review the changes")
+    expect(page.locator("#modeler-stale")).to_be_visible()
+    assert versions(live)[0] == newer, "nothing was deployed"
+
+    # reopened, the page says so; once reviewed, the drafts are kept on top of it and deploy without reverting it
+    page.reload()
+    rendered(page)
+    expect(page.locator("#stale-versions")).to_have_text(f"patient_refund version {newer}")
+    page.click("#modeler-rebase")
+    expect(page.locator(".flash.info")).to_contain_text(f"patient_refund v{newer}")
+    expect(page.locator("#modeler-stale")).to_be_hidden()
+    rendered(page)
+    page.click("#modeler-deploy")
+    expect(page.locator("#modeler-status")).to_have_attribute("data-state", "deployed")
+    expect(page.locator("#modeler-files a.draft")).to_have_count(0)
+    deployed = latest_files()
+    assert b'"finance_reviewers"' in deployed["refund_approval.dmn"] and b"Approve patient refund" in deployed["patient_refund.bpmn"]

@@ -5,8 +5,9 @@
  * panel (global BpmnJSPropertiesPanel + the camunda moddle descriptor), dmn-js (global DmnJS) or the form-js
  * editor (global FormEditor). Save, Validate, Deploy and Try call the page's JSON endpoints with the session
  * and the CSRF token (X-CSRFToken); Validate, Deploy and Try save unsaved edits first. Problems are listed per
- * element; clicking one selects the element (another file: opens it there). The bpmn.io watermarks the
- * editors draw stay visible (their licence requires it).
+ * element; clicking one selects the element (another file: opens it there). Deploy is refused (409) when a newer
+ * version was deployed after the drafts were started: #modeler-stale then offers to rebase them. The bpmn.io
+ * watermarks the editors draw stay visible (their licence requires it).
  */
 (function () {
   'use strict';
@@ -159,15 +160,29 @@
       say('Deploying…', 'busy');
       return post(config.urls.deploy, '{}').then(function (answer) {
         if (answer.ok) {
+          if (answer.workspace && answer.workspace !== config.workspace) {
+            window.location.assign(answer.url);   // a new workspace, known by its process id from now on
+            return;
+          }
           showProblems([]);
           showFiles(answer.files);
+          var stale = document.getElementById('modeler-stale');
+          if (stale) { stale.hidden = true; }
           var versions = (answer.versions || []).map(function (v) { return v.processKey + ' v' + v.version; }).join(', ');
           say(answer.created ? 'Deployed ' + versions + ': new instances use it; running ones keep their version.'
                              : 'Nothing new to deploy: these files are deployed already (' + versions + ').', 'deployed');
           return;
         }
         if (answer.problems) { showProblems(answer.problems); }
+        // 409: a newer version was deployed after the drafts were started (the page shows it after a reload)
         say('Not deployed: ' + answer.detail, 'refused');
+        var staleBox = document.getElementById('modeler-stale');
+        if (staleBox && answer.deployedAfter && answer.deployedAfter.length) {
+          document.getElementById('stale-versions').textContent = answer.deployedAfter.map(function (n) {
+            return n.processKey + ' version ' + n.version;
+          }).join(', ');
+          staleBox.hidden = false;
+        }
       });
     });
   }

@@ -2,8 +2,8 @@
  *
  * <div data-bpmn-diagram="ID"></div> reads <script type="application/json" id="ID">, which holds
  * {xml, current: [...], completed: [...], failed: [...]} (element ids). Markers are CSS classes on the
- * element's SVG group: lanes-current, lanes-completed, lanes-failed; the current step also gets an
- * overlay badge. When done, the container gets data-rendered="true" (or "failed" with a message).
+ * element's SVG group: lanes-current, lanes-completed, lanes-failed; a current or failed element also gets
+ * one overlay badge ("now", "incident", or "now · incident" for a token waiting on an incident). When done, the container gets data-rendered="true" (or "failed" with a message).
  * The bpmn.io watermark bpmn-js draws stays visible (its licence requires it).
  */
 (function () {
@@ -39,16 +39,21 @@
       var registry = viewer.get('elementRegistry');
       var overlays = viewer.get('overlays');
       canvas.zoom('fit-viewport', 'auto');
+      var states = {};   // element id -> {current: true, failed: true, ...}
       MARKERS.forEach(function (pair) {
         (data[pair[0]] || []).forEach(function (id) {
           if (!registry.get(id)) { return; }
           canvas.addMarker(id, pair[1]);
-          if (pair[0] === 'current') {
-            overlays.add(id, 'lanes-state', { position: { top: -14, left: 0 }, html: badge('now', 'current') });
-          } else if (pair[0] === 'failed') {
-            overlays.add(id, 'lanes-state', { position: { top: -14, left: 0 }, html: badge('incident', 'failed') });
-          }
+          (states[id] = states[id] || {})[pair[0]] = true;
         });
+      });
+      // one badge per element, above its top left corner: a token waiting on an incident gets one combined
+      // badge, never two drawn on top of each other
+      Object.keys(states).forEach(function (id) {
+        var state = states[id];
+        var html = state.failed ? badge(state.current ? 'now · incident' : 'incident', 'failed')
+                 : state.current ? badge('now', 'current') : null;
+        if (html) { overlays.add(id, 'lanes-state', { position: { top: -14, left: 0 }, html: html }); }
       });
       container.dataset.rendered = 'true';
     }).catch(function (error) {
