@@ -37,6 +37,8 @@ def database_url() -> str:
 def settings(overrides: dict | None = None) -> dict:
     config = {
         "SQLALCHEMY_DATABASE_URI": database_url(),
+        # a pooled connection is checked before use: after a database restart, servers and workers reconnect
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "MAX_CONTENT_LENGTH": int(os.environ.get("LANES_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)),
         "SECRET_KEY": secret_key(),
         "JSON_SORT_KEYS": False,

@@ -14,6 +14,7 @@ import uuid
 from datetime import timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import OperationalError
 
 import adapters
 
@@ -36,6 +37,7 @@ class Worker:
         self.batch = batch
         self.lock_seconds = lock_seconds
         self._registry = registry
+        self.outage_seconds = 2.0  # how long to wait before asking a database that did not answer again
         self._wake = threading.Event()
         self._stop = threading.Event()
 
@@ -77,8 +79,14 @@ class Worker:
         log.info("worker %s started", self.name)
         try:
             while not self._stop.is_set():
-                self.drain()
-                self._set_alarm(scheduler)
+                try:
+                    self.drain()
+                    self._set_alarm(scheduler)
+                except OperationalError as exc:  # the database restarted or is unreachable: wait, then again
+                    log.warning("worker %s: the database is not answering (%s); trying again in %.0f s",
+                                self.name, exc.orig.__class__.__name__ if exc.orig else exc, self.outage_seconds)
+                    self._stop.wait(self.outage_seconds)
+                    continue
                 self._wake.wait()
                 self._wake.clear()
         finally:
