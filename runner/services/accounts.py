@@ -307,12 +307,16 @@ def token_counts() -> dict[str, dict[str, int]]:
 # --- first run ---------------------------------------------------------------
 
 DEMO_USERS = (
-    # username, roles, sites, groups: enough to walk the patient_refund sample through
+    # username, roles, sites, groups: the work queues of the sample processes' site rules at NORTH and
+    # SOUTH (processes/*/*.dmn), split as a hospital would: billing and refunds, procurement, approvers
     ("admin", ("admin",), (), ()),
     ("analyst", ("analyst",), (), ()),
-    ("alice", ("staff",), ("NORTH",), ("north_billing", "north_finance")),
-    ("carol", ("staff",), ("NORTH", "SOUTH"), ("refund_controllers",)),
-    ("bob", ("staff",), ("SOUTH",), ("south_billing", "south_finance")),
+    ("alice", ("staff",), ("NORTH",), ("north_billing", "north_finance", "north_denials", "north_clinical_appeals")),
+    ("carol", ("staff",), ("NORTH", "SOUTH"), ("refund_controllers", "north_revenue_integrity")),
+    ("bob", ("staff",), ("SOUTH",), ("south_billing", "south_finance", "south_denials", "south_government_payers")),
+    ("dave", ("staff",), ("NORTH", "SOUTH"), ("north_procurement", "north_supply_chain", "north_materials_director",
+                                             "north_value_analysis", "north_capital_committee", "north_biomed",
+                                             "north_contracts", "south_department_heads", "south_cfo_office")),
 )
 
 
