@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import and_, case, func, or_, select
-from sqlalchemy.orm import joinedload
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -63,18 +62,28 @@ def system_principal(name: str = "system") -> Principal:
     return Principal(username=name, roles=frozenset({"admin"}), via="system")
 
 
-def _password_stamp(user: User) -> str:
-    return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:16]
+def _password_stamp(password_hash: str | None) -> str:
+    return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
 
 
-def _principal_of(user: User, via: str, token: ApiToken | None = None) -> Principal:
-    roles, sites = set(user.roles), set(user.sites)
-    if token is not None:
-        roles = roles if token.roles is None else roles & set(token.roles)
-        sites = sites if token.sites is None else sites & set(token.sites)
-    return Principal(username=user.username, roles=frozenset(roles), sites=frozenset(sites),
-                     groups=frozenset(user.groups), via=via, token_id=token.id if token else None,
-                     stamp=_password_stamp(user))
+def _principal_of(user: User, via: str) -> Principal:
+    return _principal(user.username, user.password_hash, ((m.kind, m.value) for m in user.memberships), via)
+
+
+def _principal(username: str, password_hash: str | None, memberships, via: str, token_id: int | None = None,
+               token_roles: list | None = None, token_sites: list | None = None) -> Principal:
+    """A user's principal from its (kind, value) memberships; a token narrows roles and sites to its scopes."""
+    values = {ROLE: set(), SITE: set(), GROUP: set()}
+    for kind, value in memberships:
+        values[kind].add(value)
+    roles, sites = values[ROLE], values[SITE]
+    if token_roles is not None:
+        roles = roles & set(token_roles)
+    if token_sites is not None:
+        sites = sites & set(token_sites)
+    return Principal(username=username, roles=frozenset(roles), sites=frozenset(sites),
+                     groups=frozenset(values[GROUP]), via=via, token_id=token_id,
+                     stamp=_password_stamp(password_hash))
 
 
 def _user(username: str) -> User | None:
@@ -109,15 +118,23 @@ def principal_for_token(raw: str) -> Principal | None:
     if not isinstance(raw, str) or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
     digest = hash_token(raw)
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == digest)
-                              .options(joinedload(ApiToken.user)))  # token and user in one query
-    if token is None or not hmac.compare_digest(token.token_hash, digest):
+    # every request with a token asks this: the token, its user and the user's memberships in one query
+    rows = db.session.execute(
+        select(ApiToken.id, ApiToken.token_hash, ApiToken.roles, ApiToken.sites, ApiToken.revoked_at,
+               ApiToken.expires_at, User.username, User.password_hash, User.active, UserMembership.kind,
+               UserMembership.value)
+        .join(User, User.id == ApiToken.user_id)
+        .outerjoin(UserMembership, UserMembership.user_id == User.id)
+        .where(ApiToken.token_hash == digest)).all()
+    if not rows or not hmac.compare_digest(rows[0].token_hash, digest):
         return None
+    token = rows[0]
     if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= utcnow()):
         return None
-    if not token.user.active:
+    if not token.active:
         return None
-    return _principal_of(token.user, "token", token)
+    return _principal(token.username, token.password_hash, ((r.kind, r.value) for r in rows if r.kind is not None),
+                      "token", token_id=token.id, token_roles=token.roles, token_sites=token.sites)
 
 
 # --- managing users ----------------------------------------------------------

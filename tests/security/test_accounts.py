@@ -160,7 +160,7 @@ def test_first_run_creates_demo_users_once(app, lanes, capsys):
     cli.bootstrap_demo_users("127.0.0.1")
     assert capsys.readouterr().out == ""
     with app.app_context():
-        assert {u.username for u in accounts.list_users()} == {"admin", "analyst", "alice", "bob", "carol"}
+        assert {u.username for u in accounts.list_users()} == {"admin", "analyst", "alice", "bob", "carol", "dave"}
 
 
 def test_first_run_on_a_public_address_gets_random_passwords(app, lanes, capsys):
