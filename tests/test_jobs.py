@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -81,6 +82,7 @@ class Billing:
     def __init__(self):
         self.fail_with = []          # statuses to answer before succeeding, consumed in order
         self.always_fail = False
+        self.retry_after = None      # seconds, sent as Retry-After with the failures
         self.calls = []              # (idempotency key, body)
         self.effects = {}            # idempotency key -> refund
 
@@ -97,6 +99,8 @@ class Billing:
                 if billing.always_fail or billing.fail_with:
                     status = billing.fail_with.pop(0) if billing.fail_with else 503
                     self.send_response(status)
+                    if billing.retry_after is not None:
+                        self.send_header("Retry-After", str(billing.retry_after))
                     self.end_headers()
                     return
                 refund = billing.effects.setdefault(key, {"refund_id": f"RF-{len(billing.effects) + 1}",
@@ -164,6 +168,19 @@ def test_two_503s_are_retried_and_the_refund_is_issued_once(client, http_worker,
     actions = audit_actions(client, started["id"])
     assert actions.count("job.retry-scheduled") == 2 and actions.count("job.completed") == 1
     assert "s3cret-token" not in json.dumps(client.get(f"/api/v1/process-instances/{started['id']}/audit").get_json())
+
+
+def test_a_503_with_retry_after_waits_as_long_as_the_remote_asked(client, http_worker, billing):
+    deploy(client, "refund_payout.bpmn")  # its retry cycle waits 0.2 s
+    billing.fail_with, billing.retry_after = [503], 120
+    started = start(client, "refund_payout", patient_account="PA-1001", amount=80)
+    http_worker.drain()
+    [job] = client.get(f"/api/v1/process-instances/{started['id']}/jobs").get_json()
+    [scheduled] = [e for e in client.get(f"/api/v1/process-instances/{started['id']}/audit").get_json()
+                   if e["action"] == "job.retry-scheduled"]
+    waits = datetime.fromisoformat(job["dueAt"].rstrip("Z")) - datetime.fromisoformat(scheduled["at"].rstrip("Z"))
+    assert timedelta(seconds=119) < waits <= timedelta(seconds=121)
+    assert (job["attempts"], len(billing.calls)) == (1, 1)
 
 
 def test_exhausted_retries_open_an_incident_that_an_admin_retry_resolves(client, http_worker, billing):

@@ -27,6 +27,7 @@ from .transaction import transactional
 log = logging.getLogger("lanes.jobs")
 LOCK_SECONDS = float(os.environ.get("LANES_JOB_LOCK_SECONDS", "60"))
 MAX_ERROR_CHARS = 2000
+MAX_RETRY_AFTER_SECONDS = 86400  # a remote's Retry-After is honoured up to a day
 
 
 # --- deriving jobs from instance state (called inside the instance's save) -----------
@@ -127,7 +128,8 @@ def _run_service_job(job: Job, worker_id: str, registry: adapters.Registry) -> s
         return _failed(job_id, worker_id, f"{call.topic}: {exc}", retryable=False)
     except Exception as exc:  # transient errors and anything unexpected are retried
         log.warning("job %s (%s) failed: %s", job_id, call.topic, exc)
-        return _failed(job_id, worker_id, f"{call.topic}: {exc.__class__.__name__}: {exc}", retryable=True)
+        return _failed(job_id, worker_id, f"{call.topic}: {exc.__class__.__name__}: {exc}", retryable=True,
+                       not_before=getattr(exc, "retry_after", None))
     return _with_retries(_succeeded, job_id, worker_id, outputs)
 
 
@@ -236,7 +238,9 @@ def _business_error(job_id: int, worker_id: str, code: str, message: str) -> str
 
 
 @transactional
-def _failed(job_id: int, worker_id: str, error: str, retryable: bool) -> str:
+def _failed(job_id: int, worker_id: str, error: str, retryable: bool, not_before: float | None = None) -> str:
+    """A failed attempt: retry after the element's retry cycle (or the `not_before` seconds the remote
+    system asked for with Retry-After, when longer, up to a day), or open an incident when none is left."""
     job = _locked_job(job_id, worker_id)
     if job is None:
         return "lost"
@@ -246,6 +250,8 @@ def _failed(job_id: int, worker_id: str, error: str, retryable: bool) -> str:
     wait = wait_after(job.retry_cycle, job.attempts) if retryable else None
     if wait is None:
         return _open_incident(job, error, "failed-job", f"worker:{worker_id}")
+    if not_before:
+        wait = max(wait, timedelta(seconds=min(float(not_before), MAX_RETRY_AFTER_SECONDS)))
     job.due_at = utcnow() + wait
     audit.record("job.retry-scheduled", f"worker:{worker_id}", instance_id=job.instance_id,
                  element_id=job.element_id, attempts=job.attempts, due_at=job.due_at.isoformat(),
