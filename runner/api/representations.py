@@ -36,7 +36,7 @@ def task_json(task, form=None) -> dict:
             "state": task.state, "assignee": task.assignee, "candidateGroups": task.candidate_groups,
             "candidateUsers": task.candidate_users, "formRef": task.form_ref, "dueAt": _time(task.due_at),
             "createdAt": _time(task.created_at), "completedAt": _time(task.completed_at),
-            "completedBy": task.completed_by}
+            "completedBy": task.completed_by, "localVariables": task.local_variables or {}}
     if form is not None:
         body["form"] = form.schema
     return body

@@ -62,6 +62,9 @@ class HumanTask(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(120))
+    # the task's own variables (migration 0009): what its data holds apart from the instance's variables,
+    # e.g. a multi-instance child's element variable; {} when none, None for rows older than 0009
+    local_variables: Mapped[dict | None] = mapped_column(JSON)
 
     instance: Mapped[ProcessInstance] = relationship(back_populates="tasks")
     candidates: Mapped[list["TaskCandidate"]] = relationship(

@@ -161,13 +161,21 @@ def _sync_tasks(instance: ProcessInstance, runtime: ProcessRuntime, workflow, no
         if row.spiff_task_id not in ready:
             row.state = "cancelled"
             row.completed_at = now
-    known = {row.spiff_task_id for row in open_rows}
+    known = {row.spiff_task_id: row for row in open_rows}
+    # each new task's own variables (and those of a row from before migration 0009, which has none yet):
+    # worked out once here, so task lists and pages never deserialize the workflow
+    missing = [task_id for task_id in ready if task_id not in known or known[task_id].local_variables is None]
+    local = {task_id: _json_safe(values)
+             for task_id, values in runtime.local_variables(workflow, missing).items()} if missing else {}
     for task_id, info in ready.items():
         if task_id in known:
+            if known[task_id].local_variables is None:
+                known[task_id].local_variables = local.get(task_id, {})
             continue
         task = HumanTask(instance_id=instance.id, spiff_task_id=task_id, element_id=info.element_id,
                          name=info.name, process_key=instance.process_key, business_key=instance.business_key,
-                         site=instance.site, assignee=info.assignee, form_ref=info.form_ref, due_at=info.due_at)
+                         site=instance.site, assignee=info.assignee, form_ref=info.form_ref, due_at=info.due_at,
+                         local_variables=local.get(task_id, {}))
         task.candidates = ([TaskCandidate(kind="group", value=g) for g in info.candidate_groups]
                            + [TaskCandidate(kind="user", value=u) for u in info.candidate_users])
         db.session.add(task)

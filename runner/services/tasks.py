@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from ..engine import ProcessError
 from ..engine.forms import Form, validate_submission
+from ..engine.runtime import merge_data
 from ..models import HumanTask, TaskCandidate, db, utcnow
 from . import audit, deployments
 from .accounts import Principal
@@ -107,6 +108,18 @@ def task_form(task: HumanTask) -> Form | None:
     return parsed.forms.get(task.form_ref)
 
 
+def task_variables(task: HumanTask) -> dict:
+    """What the task sees: the instance's variables overlaid with the task's own (local_variables, e.g. a
+    multi-instance child's element variable `line`). The context its form is shown and validated in."""
+    return {**(task.instance.variables or {}), **(task.local_variables or {})}
+
+
+def task_form_data(task: HumanTask, submitted: dict | None = None) -> dict:
+    """The data a task's form is drawn with: task_variables() with `submitted` (a refused submission
+    shown again) merged in as completion would merge it, so `line.comment` keeps `line.description`."""
+    return merge_data(task_variables(task), submitted or {})
+
+
 def _open_task(task_id: str, actor: Principal) -> HumanTask:
     task = get_task(task_id, actor)
     if task.state != "open":
@@ -157,7 +170,7 @@ def complete_task(task_id: str, data: dict, actor: Principal) -> HumanTask:
         raise Conflict(f"instance {instance.id} is suspended; its tasks can be completed once an admin resumes it")
     form = task_form(task)
     if form is not None:
-        data, errors = validate_submission(form, data, instance.variables)
+        data, errors = validate_submission(form, data, task_variables(task))
         if errors:
             raise Invalid("the form data is not valid", errors=errors)
     runtime = deployments.runtime_for(instance.definition)

@@ -63,7 +63,7 @@ def render_task(task_id: str, submitted: dict | None = None, errors: dict | None
     mine = task.assignee == principal.username
     can_complete = task.state == "open" and mine
     form_errors, summary = _field_errors(form, errors or {})
-    data = {**(task.instance.variables or {}), **(submitted or {})}
+    data = tasks.task_form_data(task, submitted)  # the task's own variables (its `line`) included
     form_config = None
     if form is not None:
         form_config = {"schema": form.schema, "data": data, "errors": form_errors, "readOnly": not can_complete}
