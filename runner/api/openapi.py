@@ -109,6 +109,8 @@ SCHEMAS = {
                        "candidateUsers": {"type": "array", "items": _string()}, "formRef": NULLABLE_STRING,
                        "dueAt": NULLABLE_TIME, "createdAt": TIME, "completedAt": NULLABLE_TIME,
                        "completedBy": NULLABLE_STRING,
+                       "localVariables": {**JSON_OBJECT, "description": "the task's own variables, e.g. a "
+                                          "multi-instance task's element variable"},
                        "form": {**JSON_OBJECT, "description": "the Camunda Form schema (GET /tasks/{id} only)"}},
     },
     "CompletedTask": {
