@@ -95,3 +95,109 @@ def test_only_admins_edit_with_a_reason_and_never_site_or_history(client, monkey
     assert client.get(f"/api/v1/process-instances/{instance_id}").get_json()["state"] == "completed"
     history = client.patch(url, json={"variables": {"amount_due": 6}, "reason": "too late"})
     assert history.status_code == 409 and "history" in history.get_json()["detail"]
+
+
+# --- fields marked sensitive in a form (form-js custom property sensitive = "true") ---------------
+
+def _field(key, label, sensitive=False, **extra):
+    field = {"label": label, "type": "textfield", "id": f"Field_{key}", "key": key, **extra}
+    if sensitive:
+        field["properties"] = {"sensitive": "true"}   # what the form-js editor's "Custom properties" writes
+    return field
+
+
+INTAKE_FORM = {
+    "id": "invoice_intake", "type": "default", "schemaVersion": 16,
+    "exporter": {"name": "form-js", "version": "1.7.0"},
+    "components": [
+        _field("plan_number", "Insurance plan number", sensitive=True),
+        _field("note", "Note"),
+        {"type": "group", "id": "Group_guarantor", "path": "guarantor", "label": "Guarantor",
+         "components": [_field("name", "Name"), _field("employer_ref", "Employer reference", sensitive=True)]},
+        {"type": "dynamiclist", "id": "List_payers", "path": "payers", "label": "Payers",
+         "components": [_field("payer", "Payer"), _field("member_ref", "Member reference", sensitive=True)]},
+    ],
+}
+
+
+def intake_files(with_form=True):
+    bpmn = (FIXTURES / "invoice_payment.bpmn").read_text()
+    if with_form:
+        bpmn = bpmn.replace('<bpmn:userTask id="prepare_invoice" name="Prepare invoice"',
+                            '<bpmn:userTask id="prepare_invoice" name="Prepare invoice" '
+                            'camunda:formRef="invoice_intake" camunda:formRefBinding="latest"')
+        assert 'camunda:formRef="invoice_intake"' in bpmn
+        return {"invoice_payment.bpmn": bpmn.encode(), "invoice_intake.form": json.dumps(INTAKE_FORM).encode()}
+    return {"invoice_payment.bpmn": bpmn.encode()}
+
+
+def start_intake(client, business_key):
+    response = client.post("/api/v1/process-instances", json={
+        "processKey": "invoice_payment", "site": "NORTH", "businessKey": business_key,
+        "variables": {"amount_due": 100, "plan_number": "PLAN-111", "note": "first call",
+                      "guarantor": {"name": "Bo Lee", "employer_ref": "EMP-1"},
+                      "payers": [{"payer": "ACME", "member_ref": "MR-1"}]}})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def correct(client, instance_id):
+    response = client.patch(f"/api/v1/process-instances/{instance_id}/variables", json={
+        "variables": {"plan_number": "PLAN-222", "note": "second call",
+                      "guarantor": {"name": "Bo Leigh", "employer_ref": "EMP-2"},
+                      "payers": [{"payer": "ACME Health", "member_ref": "MR-2"}]},
+        "reason": "caller corrected the plan"})
+    assert response.status_code == 200, response.get_json()
+    [entry] = edits(client, instance_id)
+    return {c["variable"]: c for c in entry["details"]["changes"]}
+
+
+def test_a_form_field_marked_sensitive_is_masked_in_the_audit_of_a_correction(client, monkeypatch):
+    monkeypatch.delenv("LANES_SENSITIVE_FIELDS", raising=False)
+    assert upload(client, intake_files()).status_code == 201
+    instance_id = start_intake(client, "INV-700")
+    changes = correct(client, instance_id)
+
+    assert changes["plan_number"] == {"variable": "plan_number", "change": "changed", "before": "********",
+                                      "after": "********", "masked": True}
+    assert changes["note"] == {"variable": "note", "change": "changed", "before": "first call",
+                               "after": "second call", "masked": False}
+    assert changes["guarantor"]["before"] == {"name": "Bo Lee", "employer_ref": "********"}
+    assert changes["guarantor"]["after"] == {"name": "Bo Leigh", "employer_ref": "********"}
+    assert changes["payers"]["before"] == [{"payer": "ACME", "member_ref": "********"}]
+    assert changes["payers"]["after"] == [{"payer": "ACME Health", "member_ref": "********"}]
+    trail = json.dumps(client.get(f"/api/v1/process-instances/{instance_id}/audit").get_json())
+    for secret in ("PLAN-111", "PLAN-222", "EMP-1", "EMP-2", "MR-1", "MR-2"):
+        assert secret not in trail
+    # the instance itself keeps the real values: only the audit is masked
+    variables = client.get(f"/api/v1/process-instances/{instance_id}").get_json()["variables"]
+    assert variables["plan_number"] == "PLAN-222" and variables["payers"][0]["member_ref"] == "MR-2"
+
+
+def test_the_marking_belongs_to_the_deployment_that_holds_the_form(client, monkeypatch):
+    """Version 1 has no form: its instances' plan_number is not sensitive; version 2's form marks it.
+    The heuristics and LANES_SENSITIVE_FIELDS apply to both."""
+    monkeypatch.setenv("LANES_SENSITIVE_FIELDS", "note")
+    assert upload(client, intake_files(with_form=False)).status_code == 201
+    old = start_intake(client, "INV-701")
+    assert upload(client, intake_files()).status_code == 201
+    new = start_intake(client, "INV-702")
+
+    old_changes, new_changes = correct(client, old), correct(client, new)
+    assert (old_changes["plan_number"]["before"], old_changes["plan_number"]["after"]) == ("PLAN-111", "PLAN-222")
+    assert old_changes["guarantor"]["after"] == {"name": "Bo Leigh", "employer_ref": "EMP-2"}
+    assert (new_changes["plan_number"]["before"], new_changes["plan_number"]["after"]) == ("********", "********")
+    for changes in (old_changes, new_changes):
+        assert changes["note"]["masked"] is True and changes["note"]["after"] == "********"   # the setting
+
+
+def test_forms_read_the_sensitive_marking():
+    from runner.engine.forms import load_form
+    schema = json.loads(json.dumps(INTAKE_FORM))
+    schema["components"].append(_field("ref_a", "A", properties={"sensitive": "false"}))
+    schema["components"].append(_field("ref_b", "B", properties={"sensitive": True, "hint": "x"}))
+    schema["components"].append(_field("ref_c", "C", properties={"Sensitive": " TRUE "}))
+    schema["components"].append(_field("ref_d", "D", properties="sensitive"))
+    form = load_form(json.dumps(schema), "invoice_intake.form")
+    assert form.sensitive_keys() == {"plan_number", "guarantor.employer_ref", "payers.member_ref", "ref_b", "ref_c"}
+    assert not form.field("note").sensitive and form.field("plan_number").sensitive

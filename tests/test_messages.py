@@ -299,3 +299,64 @@ def test_an_event_based_gateway_takes_the_payment_or_the_due_date(app, client):
     assert (final["state"], final["endEvent"]) == ("completed", "sent_to_collections")
     late = send(client, "remit-STMT-2", "remittance_posted", businessKey="STMT-2", variables={"remit_id": "R-10"})
     assert late.status_code == 202  # nobody waits for it any more: kept, and it will expire
+
+
+def wait_until_expired(client, message_id, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while client.get(f"/api/v1/messages/{message_id}").get_json()["state"] != "expired":
+        assert time.monotonic() < deadline, "the message did not expire"
+        time.sleep(0.05)
+
+
+def test_a_kept_message_is_delivered_if_an_instance_starts_waiting_before_it_expires(client):
+    deploy(client, "invoice_payment.bpmn")
+    started = start_invoice(client, "INV-60", amount_due=100)
+    kept = send(client, "pay-INV-60", "payment_received", businessKey="INV-60", ttlSeconds=1,
+                variables={"amount_paid": 100})
+    assert kept.status_code == 202, kept.get_json()
+    body = kept.get_json()
+    assert body["state"] == "pending"  # kept: not expired on arrival
+    received = datetime.fromisoformat(body["receivedAt"].rstrip("Z"))
+    assert datetime.fromisoformat(body["expiresAt"].rstrip("Z")) - received == timedelta(seconds=1)
+    assert [m["id"] for m in client.get("/api/v1/messages?state=pending").get_json()] == [body["id"]]
+
+    # within the second, the instance starts waiting: the kept payment is delivered in that request
+    moved = complete_only_task(client, started["id"])
+    delivered = client.get(f"/api/v1/messages/{body['id']}").get_json()
+    assert delivered["state"] != "expired", "the task took longer than the message's second to complete"
+    assert (delivered["state"], delivered["outcome"], delivered["instanceId"]) == \
+           ("delivered", "correlated", started["id"])
+    assert delivered["deliveredAt"] < delivered["expiresAt"]
+    assert moved["currentActivities"] == ["wait_remittance"] and moved["variables"]["amount_paid"] == 100
+
+    # once delivered, it never turns into an expired one
+    time.sleep(1.1)
+    assert client.get(f"/api/v1/messages/{body['id']}").get_json()["state"] == "delivered"
+    assert client.get("/api/v1/messages?state=expired").get_json() == []
+
+
+def test_a_kept_message_that_expired_is_not_delivered_when_an_instance_waits_later(client):
+    deploy(client, "invoice_payment.bpmn")
+    started = start_invoice(client, "INV-61", amount_due=100)
+    kept = send(client, "pay-INV-61", "payment_received", businessKey="INV-61", ttlSeconds=1,
+                variables={"amount_paid": 100})
+    assert kept.status_code == 202 and kept.get_json()["state"] == "pending"
+    message_id = kept.get_json()["id"]
+    wait_until_expired(client, message_id)
+    assert [m["id"] for m in client.get("/api/v1/messages?state=expired").get_json()] == [message_id]
+    assert client.get("/api/v1/messages?state=pending").get_json() == []
+
+    # the instance starts waiting after the message expired: it keeps waiting, the message stays expired
+    waiting = complete_only_task(client, started["id"])
+    assert waiting["currentActivities"] == ["wait_payment"] and "amount_paid" not in waiting["variables"]
+    assert client.get(f"/api/v1/process-instances/{started['id']}/message-subscriptions").get_json()[0][
+        "messageName"] == "payment_received"
+    expired = client.get(f"/api/v1/messages/{message_id}").get_json()
+    assert (expired["state"], expired["outcome"], expired["instanceId"]) == ("expired", None, None)
+    assert [m["id"] for m in client.get("/api/v1/messages?state=expired").get_json()] == [message_id]
+    assert "message.correlated" not in audit_actions(client, started["id"])
+
+    # a fresh payment (a new key) still reaches it
+    fresh = send(client, "pay-INV-61-again", "payment_received", businessKey="INV-61", variables={"amount_paid": 100})
+    assert fresh.status_code == 200 and fresh.get_json()["instanceId"] == started["id"]
+    assert instance(client, started["id"])["currentActivities"] == ["wait_remittance"]

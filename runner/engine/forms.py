@@ -19,6 +19,9 @@ Choices worth knowing:
 - `readonly: "=expr"` (an expression) cannot be evaluated here either; such fields are treated as editable.
 - Patterns use search semantics, as form-js does with `RegExp.test`.
 - Options given as `valuesExpression` (FEEL) are a definition error: use `values` or `valuesKey`.
+- A field (or dynamic list) whose custom properties (form-js editor: "Custom properties") hold
+  `"sensitive": "true"` is marked `sensitive`; `Form.sensitive_keys()` lists their key paths. The engine
+  only reads the marking: the audit trail (services.instance_data) masks those variables' values.
 """
 from __future__ import annotations
 
@@ -74,6 +77,7 @@ class FormField:
     subtype: str | None = None            # datetime: 'date' | 'time' | 'datetime'
     readonly: bool = False                # disabled, readonly or computed: never taken from a submission
     conditional: bool = False             # may be hidden by a form-js condition: `required` not enforced
+    sensitive: bool = False               # custom property sensitive=true: its values are masked in the audit
     children: list[FormField] = field(default_factory=list)   # dynamiclist: the fields of one row
 
     @property
@@ -89,6 +93,11 @@ class Form:
 
     def field(self, key: str) -> FormField | None:
         return next((f for f in self.fields if f.key == key), None)
+
+    def sensitive_keys(self) -> set[str]:
+        """Dotted key paths of the fields marked sensitive; a dynamic list's row fields are under the
+        list's path (`lines.iban`: the key `iban` in every row of the list `lines`)."""
+        return _sensitive_keys(self.fields, "")
 
 
 # ---------------------------------------------------------------- loading
@@ -155,7 +164,7 @@ class _Loader:
                 row = self.scope(component.get("components") or [], (), hidden)
                 out.append(FormField(key=".".join(path), type="dynamiclist", label=component.get("label"),
                                      id=cid, readonly=_flag(component, "disabled") or _flag(component, "readonly"),
-                                     conditional=hidden, children=row))
+                                     conditional=hidden, children=row, sensitive=_marked_sensitive(component)))
             elif ctype in _INPUT:
                 out.append(self.field(component, prefix + self.path_of(component, "key", optional=False), hidden))
             elif ctype in _NO_VALUE:
@@ -181,7 +190,8 @@ class _Loader:
             self.fail(c, "validate must be an object")
         f = FormField(key=".".join(path), type=c["type"], label=c.get("label"), id=c.get("id"),
                       required=bool(validate.get("required")), conditional=hidden,
-                      readonly=c["type"] == "expression" or _flag(c, "disabled") or _flag(c, "readonly"))
+                      readonly=c["type"] == "expression" or _flag(c, "disabled") or _flag(c, "readonly"),
+                      sensitive=_marked_sensitive(c))
         f.minimum = self.number(c, validate, "min")
         f.maximum = self.number(c, validate, "max")
         f.min_length = self.number(c, validate, "minLength")
@@ -243,6 +253,26 @@ class _Loader:
 def _flag(component: dict, name: str) -> bool:
     value = component.get(name)
     return value is True   # an expression ("=...") cannot be evaluated here: treated as false
+
+
+def _marked_sensitive(component: dict) -> bool:
+    """form-js custom properties `{"sensitive": "true"}` (the editor writes strings; JSON true is accepted
+    too, and the property name in any case: a marking typed as "Sensitive" still masks)."""
+    properties = component.get("properties")
+    if not isinstance(properties, dict):
+        return False
+    values = [v for k, v in properties.items() if isinstance(k, str) and k.strip().lower() == "sensitive"]
+    return any(v is True or (isinstance(v, str) and v.strip().lower() == "true") for v in values)
+
+
+def _sensitive_keys(fields: list[FormField], base: str) -> set[str]:
+    keys: set[str] = set()
+    for f in fields:
+        if f.sensitive:
+            keys.add(base + f.key)
+        if f.children:
+            keys |= _sensitive_keys(f.children, f"{base}{f.key}.")
+    return keys
 
 
 def _option_value(option: Any) -> Any:

@@ -2,9 +2,13 @@
 
 Which variables are sensitive: names in LANES_SENSITIVE_FIELDS (comma-separated, case-insensitive,
 independent of any diagram or decision table), names built from a sensitive word (ssn, dob,
-password, token, ...: `patient_ssn`, `dateOfBirth`), and whatever the audit trail already treats as
-secret. Their values never reach the audit row: it says that they changed, not from what to what;
-inside a changed object, the sensitive keys are masked the same way.
+password, token, ...: `patient_ssn`, `dateOfBirth`), whatever the audit trail already treats as
+secret, and the keys of form fields marked sensitive (form-js custom property `sensitive` = `true`)
+in any form of the deployment that holds the instance's process version. Their values never reach
+the audit row: it says that they changed, not from what to what; inside a changed object, the
+sensitive keys are masked the same way. A form key is a path from the variable (`patient.card`:
+the key `card` of the variable `patient`; rows of a list are transparent, `lines.iban` masks `iban`
+in every row of `lines`).
 """
 from __future__ import annotations
 
@@ -41,9 +45,26 @@ def _snake(name: str) -> str:
     return "_".join(w.lower() for w in _WORD.findall(name))
 
 
-def is_sensitive(name) -> bool:
+def form_marked(parsed_deployment) -> frozenset[str]:
+    """The key paths (lower-cased) of the form fields marked sensitive in a parsed deployment's forms."""
+    forms = getattr(parsed_deployment, "forms", None) or {}
+    return frozenset(key.lower() for form in forms.values() for key in form.sensitive_keys())
+
+
+def marked_for(definition) -> frozenset[str]:
+    """The form-marked sensitive keys of a process version's deployment (parsed once per content hash)."""
+    if definition is None:
+        return frozenset()
+    return form_marked(deployments.runtime_for(definition).deployment)
+
+
+def is_sensitive(name, marked=frozenset(), path: tuple = ()) -> bool:
+    """Whether the key `name` (under the key path `path` of a variable) holds a sensitive value;
+    `marked`: key paths that forms mark sensitive (form_marked)."""
     if not isinstance(name, str):
         return False
+    if marked and ".".join((*path, name)).lower() in marked:
+        return True
     lowered, snake = name.lower(), _snake(name)
     configured = configured_sensitive()
     if lowered in configured or snake in configured or snake in SENSITIVE_NAMES:
@@ -52,28 +73,35 @@ def is_sensitive(name) -> bool:
     return "birth" in words or bool(SENSITIVE_WORDS & words) or audit.looks_secret(name)
 
 
-def mask(value):
-    """`value` with every sensitive key (at any depth) masked."""
+def mask(value, marked=frozenset(), path: tuple = ()):
+    """`value` (found under the key path `path`) with every sensitive key at any depth masked."""
     if isinstance(value, dict):
-        return {k: (MASK if is_sensitive(k) and v is not None else mask(v)) for k, v in value.items()}
+        return {k: (MASK if is_sensitive(k, marked, path) and v is not None else mask(v, marked, (*path, str(k))))
+                for k, v in value.items()}
     if isinstance(value, list):
-        return [mask(v) for v in value]
+        return [mask(v, marked, path) for v in value]
     return value
 
 
-def diff_variables(before: dict, after: dict, names) -> list[dict]:
-    """One entry per variable in `names` whose value differs: added, changed or removed."""
+def mask_variables(variables: dict, marked=frozenset()) -> dict:
+    """Process (or message) variables for display or an audit row: sensitive ones masked."""
+    return mask(variables or {}, marked)
+
+
+def diff_variables(before: dict, after: dict, names, marked=frozenset()) -> list[dict]:
+    """One entry per variable in `names` whose value differs: added, changed or removed; `marked`:
+    the key paths forms mark sensitive (masked like the sensitive names)."""
     changes = []
     for name in sorted(names):
         had, has = name in before, name in after
         if had and has and before[name] == after[name] or not had and not has:
             continue
         change = {"variable": name, "change": "changed" if had and has else ("added" if has else "removed")}
-        sensitive = is_sensitive(name)
+        sensitive = is_sensitive(name, marked)
         if had:
-            change["before"] = MASK if sensitive else mask(before[name])
+            change["before"] = MASK if sensitive else mask(before[name], marked, (name,))
         if has:
-            change["after"] = MASK if sensitive else mask(after[name])
+            change["after"] = MASK if sensitive else mask(after[name], marked, (name,))
         change["masked"] = sensitive
         changes.append(change)
     return changes
@@ -123,7 +151,8 @@ def edit_variables(instance_id: str, actor: Principal, updates: dict | None = No
     if not set_variables(workflow, updates, removals):
         raise Conflict(f"instance {instance_id} has no token to carry variables")
     after = runtime.variables(workflow)
-    changes = diff_variables(_plain(before), _plain(after), set(updates) | set(removals))
+    changes = diff_variables(_plain(before), _plain(after), set(updates) | set(removals),
+                             form_marked(runtime.deployment))
     if not changes:
         return DataEdit(instance, [])
     try:

@@ -378,25 +378,84 @@ def _require_admin(actor: Principal) -> None:
         raise Forbidden("only an admin may list messages")
 
 
-def list_messages(actor: Principal, state: str | None = None, name: str | None = None,
-                  business_key: str | None = None, limit: int = 100, offset: int = 0) -> list[InboundMessage]:
-    """Messages for admins, newest first; state pending | expired | delivered | failed."""
-    _require_admin(actor)
-    if state is not None and state not in STATES:
+ADMIN_DEFAULT_STATES = ("pending", "expired")  # what needs an admin's eye: nobody took these (yet)
+
+
+def _state_condition(state: str, now: datetime):
+    if state == "pending":
+        return (InboundMessage.state == "pending") & (InboundMessage.expires_at > now)
+    if state == "expired":
+        return (InboundMessage.state == "pending") & (InboundMessage.expires_at <= now)
+    return InboundMessage.state == state
+
+
+def _states(state) -> tuple[str, ...]:
+    """None (any), one state, or several: checked against STATES."""
+    if state is None:
+        return ()
+    chosen = (state,) if isinstance(state, str) else tuple(dict.fromkeys(state))
+    unknown = [s for s in chosen if s not in STATES]
+    if unknown:
         raise Invalid(f"state must be one of {', '.join(STATES)}", errors={"state": "Unknown state"})
+    return chosen
+
+
+def list_messages(actor: Principal, state=None, name: str | None = None,
+                  business_key: str | None = None, limit: int = 100, offset: int = 0) -> list[InboundMessage]:
+    """Messages for admins, newest first; state pending | expired | delivered | failed, or a list of them."""
+    _require_admin(actor)
+    states = _states(state)
     now = utcnow()
     query = select(InboundMessage).order_by(InboundMessage.received_at.desc(), InboundMessage.id)
-    if state == "pending":
-        query = query.where(InboundMessage.state == "pending", InboundMessage.expires_at > now)
-    elif state == "expired":
-        query = query.where(InboundMessage.state == "pending", InboundMessage.expires_at <= now)
-    elif state is not None:
-        query = query.where(InboundMessage.state == state)
+    if states and set(states) != set(STATES):
+        query = query.where(or_(*(_state_condition(s, now) for s in states)))
     if name:
         query = query.where(InboundMessage.name == name)
     if business_key:
         query = query.where(InboundMessage.business_key == business_key)
     return list(db.session.scalars(query.limit(limit).offset(offset)))
+
+
+@dataclass
+class MessageView:
+    """A message as the admin pages show it: its state now and its variables, sensitive values masked."""
+    message: InboundMessage
+    state: str
+    variables: dict
+    instance_id: str | None
+    instance_process: str | None
+
+
+def admin_messages(actor: Principal, states=ADMIN_DEFAULT_STATES, name: str | None = None,
+                   limit: int = 200) -> list[MessageView]:
+    """The admins' message list (newest first), pending and expired ones unless `states` says otherwise.
+
+    Variables are masked by services.instance_data: sensitive names, LANES_SENSITIVE_FIELDS and the form
+    fields marked sensitive in the deployment of the instance the message went to; a message that went to
+    no instance is masked with the marks of every process version it could still reach (the latest ones)."""
+    from .instance_data import marked_for, mask_variables
+    found = list_messages(actor, state=states or None, name=(name or "").strip() or None, limit=limit)
+    now = utcnow()
+    ids = sorted({m.instance_id for m in found if m.instance_id})
+    targets = {row.id: row for row in db.session.execute(  # columns only: no workflow is loaded
+        select(ProcessInstance.id, ProcessInstance.process_key, ProcessInstance.definition_id)
+        .where(ProcessInstance.id.in_(ids)))} if ids else {}
+    marks: dict = {}
+
+    def marked(message: InboundMessage) -> frozenset[str]:
+        target = targets.get(message.instance_id)
+        key = ("version", target.definition_id) if target is not None else ("latest", message.process_key)
+        if key not in marks:
+            if target is not None:
+                marks[key] = marked_for(db.session.get(ProcessDefinition, target.definition_id))
+            else:
+                marks[key] = frozenset().union(*(marked_for(d) for d in _latest_definitions(message.process_key)))
+        return marks[key]
+
+    return [MessageView(message=m, state=state_of(m, now), variables=mask_variables(m.variables or {}, marked(m)),
+                        instance_id=m.instance_id,
+                        instance_process=targets[m.instance_id].process_key if m.instance_id in targets else None)
+            for m in found]
 
 
 def get_message(message_id: str, actor: Principal) -> InboundMessage:

@@ -64,5 +64,6 @@ from . import pages_admin, pages_tasks  # noqa: E402,F401  (register the pages' 
 from . import pages_modeler  # noqa: E402,F401  (the analysts' modeler pages)
 from . import pages_metrics  # noqa: E402,F401  (the metrics dashboard)
 from . import pages_accounts  # noqa: E402,F401  (admin: users and API tokens)
+from . import pages_messages  # noqa: E402,F401  (admin: inbound messages, pending and expired)
 
 __all__ = ["current_principal", "login_required", "web"]
