@@ -4,6 +4,13 @@ Each system has one table recording the calls it accepted. The runner adds ``met
 to its Alembic migrations; nothing here creates tables. Each call is recorded in its own
 short transaction: call adapters outside any transaction that holds a write lock on the
 same database (SQLite would block).
+
+A call whose (operation, idempotency key) already has an effect is a *replay*: it gets the
+first call's outputs (the idempotency contract) and leaves no second effect, but it is
+recorded too, so tests can tell "called once" from "called twice, deduplicated". A replay
+is a row in the same table whose operation reads ``replay:<operation>:<n>`` (n = 1, 2, ...
+per key), with the replaying call's inputs and the outputs it was given. ``effects()`` leaves
+replay rows out; ``replays()`` lists them. (Same table, so no schema change.)
 """
 from __future__ import annotations
 
@@ -12,13 +19,14 @@ import threading
 from datetime import datetime, timezone
 
 from sqlalchemy import (JSON, Column, DateTime, Engine, Integer, MetaData, String, Table,
-                        UniqueConstraint, select)
+                        UniqueConstraint, func, not_, select)
 from sqlalchemy.exc import IntegrityError
 
 from .base import Adapter
 from .contract import BusinessError, ContractError, Operation, TransientError
 
 SYSTEMS = ("erp", "billing", "claims", "notify")
+REPLAY = "replay:"  # operation prefix of replay rows
 
 metadata = MetaData()
 
@@ -47,14 +55,37 @@ def _table(system: str) -> Table:
         raise KeyError(f"no sandbox table for system '{system}' (known: {', '.join(SYSTEMS)})") from None
 
 
+def _replay_prefix(operation: str) -> str:
+    return f"{REPLAY}{operation}:"
+
+
 def effects(engine: Engine, system: str, operation: str | None = None) -> list[dict]:
-    """The effects recorded for a system (optionally one operation), oldest first."""
+    """The effects recorded for a system (optionally one operation), oldest first; no replays."""
     table = _table(system)
-    query = select(table).order_by(table.c.id)
+    query = select(table).where(not_(table.c.operation.startswith(REPLAY, autoescape=True))).order_by(table.c.id)
     if operation is not None:
         query = query.where(table.c.operation == operation)
     with engine.connect() as conn:
         return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def replays(engine: Engine, system: str, operation: str | None = None, key: str | None = None) -> list[dict]:
+    """The replayed calls of a system (optionally one operation and/or idempotency key), oldest first.
+
+    Each: operation and idempotency_key as called, ``replay`` (1 for the key's first repeat, ...),
+    the repeated call's inputs, the outputs it was answered with, created_at.
+    """
+    table = _table(system)
+    prefix = _replay_prefix(operation) if operation is not None else REPLAY
+    query = select(table).where(table.c.operation.startswith(prefix, autoescape=True)).order_by(table.c.id)
+    if key is not None:
+        query = query.where(table.c.idempotency_key == key)
+    with engine.connect() as conn:
+        rows = [dict(row._mapping) for row in conn.execute(query)]
+    for row in rows:
+        called, _, number = row["operation"][len(REPLAY):].rpartition(":")
+        row["operation"], row["replay"] = called, int(number)
+    return rows
 
 
 class SandboxStore:
@@ -71,7 +102,7 @@ class SandboxStore:
             return conn.execute(query).scalar_one_or_none()
 
     def record(self, operation: str, key: str, inputs: dict, outputs: dict) -> dict:
-        """Store the effect; if another caller stored the same key first, return theirs."""
+        """Store the effect; if another caller stored the same key first, this call is a replay: return theirs."""
         row = dict(operation=operation, idempotency_key=key, inputs=inputs, outputs=outputs,
                    created_at=datetime.now(timezone.utc))
         try:
@@ -81,8 +112,25 @@ class SandboxStore:
             stored = self.lookup(operation, key)
             if stored is None:
                 raise
-            return stored
+            return self.replay(operation, key, inputs, stored)
         return outputs
+
+    def replay(self, operation: str, key: str, inputs: dict, outputs: dict, attempts: int = 100) -> dict:
+        """Record a repeated call of a key that already has an effect; returns `outputs` (the first result)."""
+        t, prefix = self.table, _replay_prefix(operation)
+        numbered = select(func.count()).select_from(t).where(t.c.operation.startswith(prefix, autoescape=True),
+                                                             t.c.idempotency_key == key)
+        for _ in range(attempts):
+            try:
+                with self.engine.begin() as conn:
+                    number = conn.execute(numbered).scalar_one() + 1
+                    conn.execute(t.insert().values(operation=f"{prefix}{number}", idempotency_key=key,
+                                                   inputs=inputs, outputs=outputs,
+                                                   created_at=datetime.now(timezone.utc)))
+                return outputs
+            except IntegrityError:
+                continue  # a concurrent replay of the same key took this number
+        raise RuntimeError(f"could not record a replay of {operation} {key!r} in {attempts} attempts")
 
 
 class _Failures:
@@ -116,7 +164,8 @@ class SandboxAdapter(Adapter):
 
     Subclasses implement ``_<operation>(inputs, ref)`` returning the outputs (or raising
     BusinessError); ``ref(prefix)`` makes an id that is stable for the idempotency key.
-    A repeated key returns the stored outputs without running the rule again.
+    A repeated key returns the stored outputs without running the rule again, and is
+    recorded as a replay (see ``replays()``).
     """
 
     def __init__(self, engine: Engine):
@@ -137,7 +186,7 @@ class SandboxAdapter(Adapter):
         self._raise_injected(op.name)
         stored = self._store.lookup(op.name, idempotency_key)
         if stored is not None:
-            return stored
+            return self._store.replay(op.name, idempotency_key, inputs, stored)
         handler = getattr(self, f"_{op.name}")
         outputs = handler(inputs, self._ref_maker(op.name, idempotency_key))
         return self._store.record(op.name, idempotency_key, inputs, outputs)

@@ -4,7 +4,10 @@ A throwaway PostgreSQL cluster (tests/postgres.py: initdb + pg_ctl on loopback) 
 database per round. K instances of diagrams/service_call.bpmn (one sandbox service call each) are
 started with their jobs parked in the future; the N workers start and settle; then every job is
 made due at once and the clock runs until none is left. Every instance must end, with exactly one
-adapter effect each. Without PostgreSQL on the machine the figure is skipped with a note.
+adapter effect and one job.completed each, and no adapter call may repeat a key: the sandbox's
+unique (operation, key) makes a second effect impossible, so a job run twice shows only as a
+replay (adapters/sandbox.py `replays`), reported as `replays=` (0 is the only right answer).
+Without PostgreSQL on the machine the figure is skipped with a note.
 """
 from __future__ import annotations
 
@@ -29,14 +32,25 @@ def _park_jobs(env: BenchEnv, later: bool) -> None:
         db.session.remove()
 
 
-def _effects(env: BenchEnv) -> int:
+def _calls(env: BenchEnv) -> dict:
+    """Effects (distinct keys), replays (calls that repeated a key) and job completions per instance."""
+    from collections import Counter
+
+    from sqlalchemy import select
+
     from adapters import sandbox
-    from runner.models import db
+    from runner.models import AuditEvent, db
     with env.app.app_context():
-        return len({e["idempotency_key"] for e in sandbox.effects(db.engine, "notify", "send_email")})
+        effects = sandbox.effects(db.engine, "notify", "send_email")
+        replays = sandbox.replays(db.engine, "notify")
+        completions = Counter(db.session.scalars(select(AuditEvent.instance_id)
+                                                 .where(AuditEvent.action == "job.completed")))
+        db.session.remove()
+    return {"effects": len(effects), "keys": len({e["idempotency_key"] for e in effects}), "replays": len(replays),
+            "completed_instances": len(completions), "completed_twice": sum(1 for n in completions.values() if n > 1)}
 
 
-def drain_seconds(cluster, workers: int, k: int) -> float:
+def drain_seconds(cluster, workers: int, k: int) -> tuple[float, dict]:
     database = f"bench_workers_{workers}"
     url = cluster.create_database(database)
     try:
@@ -57,9 +71,7 @@ def drain_seconds(cluster, workers: int, k: int) -> float:
             finally:
                 for process in processes:
                     process.stop()
-            if _effects(env) != k:
-                raise RuntimeError(f"{_effects(env)} adapter effects for {k} jobs")
-            return seconds
+            return seconds, _calls(env)
     finally:
         cluster.drop_database(database)
 
@@ -74,8 +86,11 @@ def run(results: dict) -> None:
     try:
         k = scaled(2000, 300)
         for workers in WORKERS:
-            seconds = drain_seconds(cluster, workers, k)
+            seconds, calls = drain_seconds(cluster, workers, k)
             report("worker_scaling", workers=workers, jobs_per_s=k / seconds, k=k, database="postgresql",
-                   adapter="sandbox")
+                   adapter="sandbox", replays=calls["replays"], completed_twice=calls["completed_twice"])
+            expected = {"effects": k, "keys": k, "replays": 0, "completed_instances": k, "completed_twice": 0}
+            if calls != expected:  # the figure above is printed, but it does not count
+                raise RuntimeError(f"{workers} worker(s), {k} jobs: {calls}, expected {expected}")
     finally:
         cluster.stop()

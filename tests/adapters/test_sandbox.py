@@ -5,6 +5,7 @@ import pytest
 
 from adapters import (BillingSandbox, BusinessError, ClaimsSandbox, ContractError, ErpSandbox, NotifySandbox,
                       TransientError, effects)
+from adapters.sandbox import replays
 
 JOURNAL = {"entries": [{"account": "1000", "debit": 10.0, "credit": 0.0},
                        {"account": "2000", "debit": 0.0, "credit": 10.0}],
@@ -21,6 +22,7 @@ def test_effect_recorded_with_inputs_and_outputs(engine):
     assert row["inputs"] == JOURNAL
     assert row["outputs"] == out
     assert row["created_at"] is not None
+    assert replays(engine, "erp") == []
 
 
 def test_same_key_twice_is_one_effect_with_same_outputs(engine):
@@ -31,6 +33,30 @@ def test_same_key_twice_is_one_effect_with_same_outputs(engine):
     assert again == first
     assert other != first
     assert [r["idempotency_key"] for r in effects(engine, "erp", "post_journal_entry")] == ["job-1", "job-2"]
+    [replay] = replays(engine, "erp")
+    assert (replay["operation"], replay["idempotency_key"], replay["replay"]) == ("post_journal_entry", "job-1", 1)
+    assert replay["outputs"] == first and replay["inputs"] == JOURNAL
+
+
+def test_every_repeated_call_is_a_numbered_replay_answered_with_the_first_result(engine):
+    notify = NotifySandbox(engine)
+    email = {"to": "a@x.org", "subject": "s", "body": "b"}
+    first = notify.call("send_email", email, "k1")
+    changed = notify.call("send_email", {**email, "body": "changed"}, "k1")  # same key, other inputs
+    notify.call("send_email", email, "k1")
+    notify.call("send_email", email, "k2")
+    notify.call("send_queue_message", {"queue": "ap", "payload": {}}, "k1")  # same key, other operation
+    assert changed == first
+    assert [e["idempotency_key"] for e in effects(engine, "notify", "send_email")] == ["k1", "k2"]
+    assert effects(engine, "notify", "send_email")[0]["inputs"] == email, "a replay never rewrites the effect"
+    assert len(effects(engine, "notify")) == 3, "replays are not effects"
+    rows = replays(engine, "notify", "send_email")
+    assert [(r["idempotency_key"], r["replay"]) for r in rows] == [("k1", 1), ("k1", 2)]
+    assert rows[0]["inputs"]["body"] == "changed" and all(r["outputs"] == first for r in rows)
+    assert replays(engine, "notify", "send_queue_message") == []
+    assert replays(engine, "notify", key="k2") == []
+    assert len(replays(engine, "notify", key="k1")) == 2
+    assert replays(engine, "erp") == []
 
 
 def test_concurrent_calls_with_one_key_make_one_effect(engine):
@@ -51,6 +77,18 @@ def test_concurrent_calls_with_one_key_make_one_effect(engine):
     assert not errors
     assert len({r["message_id"] for r in results}) == 1
     assert len(effects(engine, "notify")) == 1
+    assert sorted(r["replay"] for r in replays(engine, "notify", "send_email", "k")) == list(range(1, 8)), \
+        "the seven calls that did not make the effect are replays, even when they raced the first"
+
+
+def test_a_call_that_loses_the_race_to_store_its_effect_is_a_replay(engine):
+    from adapters.sandbox import SandboxStore
+    winner, loser = SandboxStore(engine, "notify"), SandboxStore(engine, "notify")  # both looked up: nothing yet
+    assert winner.record("send_email", "k", {"n": 1}, {"message_id": "MSG-A"}) == {"message_id": "MSG-A"}
+    assert loser.record("send_email", "k", {"n": 2}, {"message_id": "MSG-B"}) == {"message_id": "MSG-A"}
+    assert [e["outputs"] for e in effects(engine, "notify")] == [{"message_id": "MSG-A"}]
+    [replay] = replays(engine, "notify")
+    assert (replay["inputs"], replay["outputs"], replay["replay"]) == ({"n": 2}, {"message_id": "MSG-A"}, 1)
 
 
 def test_effects_filter_and_unknown_system(engine):
@@ -137,8 +175,10 @@ def test_fail_next_raises_transient_then_succeeds_once(engine):
             billing.call("issue_refund", inputs, "job-9")
         assert effects(engine, "billing") == []
     first = billing.call("issue_refund", inputs, "job-9")
+    assert replays(engine, "billing") == [], "failed calls left no effect, so the first success is no replay"
     assert billing.call("issue_refund", inputs, "job-9") == first
     assert len(effects(engine, "billing")) == 1
+    assert len(replays(engine, "billing", "issue_refund", "job-9")) == 1
 
 
 def test_fail_next_other_kinds_and_only_that_operation(engine):
