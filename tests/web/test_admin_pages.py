@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from runner.models import Job, db
 from runner.services import deployments, incidents, instances, jobs, tasks
 from runner.services.tasks import TaskFilter
 from tests.helpers import PROCESSES, folder_files
 
 from .conftest import SETUP, add_user, deploy_refund, log_in, run_jobs, sandbox_registry
+from .layout_checks import box, check_level_with_row, check_pan_and_zoom, check_readable_diagram, inside
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -70,7 +72,7 @@ def refund_incident(live, admin):
     return instance_id
 
 
-def test_admin_uploads_a_new_version_and_compares_it(live, page, admin, tmp_path):
+def test_admin_uploads_a_new_version_and_compares_it(live, page, admin, tmp_path, screenshots):
     running = start(live, "patient_refund", "PA-A1", amount=1800, reason="overpayment", patient_account="PA-A1")
     log_in(page, admin, PASSWORD)
     page.goto("/admin/deployments")
@@ -108,6 +110,13 @@ def test_admin_uploads_a_new_version_and_compares_it(live, page, admin, tmp_path
     expect(diff.locator(".del")).to_contain_text(['name="Approve refund"'])
     expect(diff.locator(".add")).to_contain_text(['name="Approve patient refund"'])
 
+    # the version's process page: its diagram readable from the start of the process, and movable
+    page.goto(f"/admin/processes/patient_refund?version={before + 1}")
+    diagram = page.locator("#process-diagram")
+    check_readable_diagram(diagram, ["refund_requested"])   # the start event
+    page.screenshot(path=str(screenshots / "process-page.png"), full_page=True)
+    check_pan_and_zoom(page, diagram)
+
     # which instances run on which version
     page.goto(f"/admin/instances?process=patient_refund&version={before}&state=running")
     expect(page.locator(f"#instance-list tr[data-instance-id='{running}']")).to_have_count(1)
@@ -130,6 +139,10 @@ def test_admin_inspects_suspends_resumes_and_terminates_instances(live, page, ad
     page.fill("#f-bk", "PA-B1")
     page.click("form.filters button[type=submit]")
     expect(page.locator("#instance-list tbody tr")).to_have_count(1)
+    # where it waits, by the element's name (its id the tooltip)
+    waits = page.locator("#instance-list tbody tr .waiting-at .element")
+    expect(waits).to_have_text(["Second approval"])
+    expect(waits).to_have_attribute("title", "second_approval")
     page.locator("#instance-list tbody tr a").first.click()
     expect(page).to_have_url(re.compile(rf"/admin/instances/{moving}$"))
 
@@ -142,6 +155,11 @@ def test_admin_inspects_suspends_resumes_and_terminates_instances(live, page, ad
     for element in ("refund_requested", "decide_approval"):   # pruned from the stored state, still marked
         expect(diagram.locator(f".djs-element.lanes-completed[data-element-id='{element}']")).to_have_count(1)
     expect(diagram.locator(".bjs-powered-by")).to_be_visible()
+    check_readable_diagram(diagram, waiting)
+    assert waiting == ["second_approval"]
+    expect(page.locator("#waiting-at .element")).to_have_text(["Second approval"])
+    expect(page.locator("#waiting-at .element")).to_have_attribute("title", "second_approval")
+    expect(page.locator("#waiting-at .element-id")).to_have_text(["second_approval"])
     expect(page.locator("#variables")).to_contain_text('"decision": "approve"')
     expect(page.locator("#history tr[data-action='task.completed']")).to_have_count(1)
     expect(page.locator("#history tr[data-action='instance.started']")).to_have_count(1)
@@ -164,9 +182,25 @@ def test_admin_inspects_suspends_resumes_and_terminates_instances(live, page, ad
     assert live.call(lambda: tasks.open_tasks(doomed)) == []
 
 
+# what a remote's failure can leave as a job's last error: long words (a URL, a JSON body) that do not wrap
+LONG_ERROR = ("billing.issue_refund: TransientError: POST https://billing.hospital.example/api/v2/refunds/"
+              "PA-77/c0ffee00-1234-5678-9abc-def012345678?idempotency_key=9f86d081884c7d659a2feaa0c55ad015 "
+              "answered 503: " + '{"error":"upstream_unavailable","detail":"' + "x" * 300 + '"}')
+
+
+def set_last_error(live, instance_id, error):
+    """Give the instance's job a long last error (as a remote's failure would), straight in the table."""
+    def run():
+        for job in db.session.scalars(db.select(Job).where(Job.instance_id == instance_id)):
+            job.last_error = error
+        db.session.commit()
+    live.call(run)
+
+
 def test_admin_retries_an_incident(live, page, admin, refund_incident, screenshots):
     [(incident_id, instance_id, element_id)] = open_incidents(live)
     assert (instance_id, element_id) == (refund_incident, "issue_refund")
+    set_last_error(live, instance_id, LONG_ERROR)
 
     log_in(page, admin, PASSWORD)
     page.goto("/admin/incidents")
@@ -195,9 +229,38 @@ def test_admin_retries_an_incident(live, page, admin, refund_incident, screensho
             (l1, t1, r1, b1), (l2, t2, r2, b2) = a["box"], b["box"]
             assert r1 <= l2 or r2 <= l1 or b1 <= t2 or b2 <= t1, (a, b)
     expect(page.locator("#instance-incidents")).to_contain_text("billing.issue_refund")
+    check_readable_diagram(diagram, ["issue_refund"])
     diagram.screenshot(path=str(screenshots / "instance-incident.png"))
 
+    # elements by name: the incident's, the job's, where the token waits
+    incident_row = page.locator(f"#instance-incidents tr[data-incident-id='{incident_id}']")
+    expect(incident_row.locator(".element")).to_have_text("Issue refund")
+    expect(incident_row.locator(".element")).to_have_attribute("title", "issue_refund")
+    expect(page.locator("#waiting-at .element")).to_have_text(["Issue refund"])
+    check_level_with_row(incident_row, "Retry")
+    # the job's last error stays in its table, and the table in its column (not over the Variables)
+    jobs_table = page.locator("#instance-jobs")
+    expect(jobs_table.locator(".element")).to_have_text(["Issue refund"])
+    error = jobs_table.locator("td.last-error .clamp")
+    expect(error).to_have_text(LONG_ERROR)
+    expect(error).to_have_attribute("title", LONG_ERROR)    # the full text on hover
+    column = box(page.locator("section", has=jobs_table))
+    assert inside(box(jobs_table.locator("td.last-error")), box(jobs_table))
+    assert inside(box(jobs_table), column), (box(jobs_table), column)
+    assert box(jobs_table)["x"] + box(jobs_table)["width"] <= box(page.locator("#variables"))["x"]
+    page.screenshot(path=str(screenshots / "instance-incident-page.png"), full_page=True)
+    clamped = box(error)["height"]
+    error.click()    # expands to the full text, still within the table
+    expect(error).to_be_focused()
+    assert box(error)["height"] > clamped
+    assert error.evaluate("e => e.scrollHeight <= e.clientHeight + 1")
+    assert inside(box(jobs_table.locator("td.last-error")), box(jobs_table))
+    assert inside(box(jobs_table), box(page.locator("section", has=jobs_table)))
+    jobs_table.screenshot(path=str(screenshots / "instance-job-error-expanded.png"))
+
     page.goto("/admin/incidents")
+    check_level_with_row(row, "Retry")
+    page.screenshot(path=str(screenshots / "incidents.png"))
     row.get_by_role("button", name="Retry").click()
     expect(page.locator(".flash.info")).to_contain_text(f"Incident {incident_id} is retried")
     expect(page.locator("#no-incidents")).to_be_visible()

@@ -13,6 +13,7 @@ from runner.services.tasks import TaskFilter
 from tests.helpers import PROCESSES, folder_files
 
 from .conftest import SETUP, add_user, log_in, run_jobs
+from .layout_checks import check_readable_diagram
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -66,6 +67,7 @@ def test_the_line_task_page_shows_its_line_and_completing_keeps_the_line(live, p
     expect(text).to_contain_text("line 3: Vein finder, 1 × 2500 = 2500")
     expect(text).to_contain_text("Requisition REQ-9001")   # the instance's variables are there too
     assert "Infusion tubing set" not in text.inner_text()
+    check_readable_diagram(page.locator("#task-diagram"), ["approve_line"])   # a wide diagram: its current step
     page.screenshot(path=str(screenshots / "line-task-page.png"), full_page=True)
 
     # the other line's page shows the other line

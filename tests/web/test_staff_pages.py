@@ -10,6 +10,7 @@ from runner.services import instances, tasks
 from runner.services.tasks import TaskFilter
 
 from .conftest import SETUP, add_user, deploy_refund, log_in, run_jobs
+from .layout_checks import check_level_with_row, check_pan_and_zoom, check_readable_diagram
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -83,6 +84,9 @@ def test_north_clerk_claims_fills_and_completes_a_refund_approval(live, page, re
     # claim PA-N1: its task page opens with the form (form-js) and the diagram (bpmn-js)
     task_id, element_id, _ = open_task(live, refunds["big"])
     assert element_id == "first_approval"
+    for row in rows(page).all():    # the Claim buttons sit level with their row's text
+        check_level_with_row(row, "Claim")
+    page.screenshot(path=str(screenshots / "group-tasks.png"))
     rows(page).filter(has_text="PA-N1").get_by_role("button", name="Claim").click()
     expect(page).to_have_url(re.compile(rf"/tasks/{task_id}$"))
     assert open_task(live, refunds["big"])[2] == "nina"
@@ -99,7 +103,10 @@ def test_north_clerk_claims_fills_and_completes_a_refund_approval(live, page, re
     expect(page.locator("#task-diagram .lanes-badge-current")).to_be_visible()
     expect(page.locator("#task-diagram .bjs-powered-by")).to_be_visible()   # bpmn.io watermark
     expect(page.locator("#task-form .fjs-powered-by")).to_be_visible()      # form-js watermark
+    # readable: zoomed to at least the minimum, the current step in view, the watermark on top
+    check_readable_diagram(page.locator("#task-diagram"), [element_id])
     page.screenshot(path=str(screenshots / "task-page.png"), full_page=True)
+    check_pan_and_zoom(page, page.locator("#task-diagram"))
 
     # an empty form: form-js shows the errors next to the fields, nothing is sent
     page.click("#complete")
@@ -148,6 +155,7 @@ def test_north_clerk_claims_fills_and_completes_a_refund_approval(live, page, re
         rows(page).filter(has_text="PA-N2").get_by_role("button", name="Claim").click()
     page.goto("/tasks")
     assert business_keys(page) == ["PA-N2"]
+    check_level_with_row(rows(page).first, "Unclaim")
     rows(page).filter(has_text="PA-N2").get_by_role("button", name="Unclaim").click()
     expect(page).to_have_url(re.compile(r"/tasks$"))
     expect(page.locator("#task-list-empty")).to_be_visible()
