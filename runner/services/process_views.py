@@ -170,3 +170,30 @@ def diff_versions(old: ProcessDefinition, new: ProcessDefinition) -> list[FileDi
             lines = lines[:MAX_DIFF_LINES] + [f"... {len(lines) - MAX_DIFF_LINES} more lines not shown"]
         diffs.append(FileDiff(filename, status, lines))
     return diffs
+
+
+# --- element names, for pages that show names rather than ids --------------------------
+
+def element_names(definition) -> dict[str, str]:
+    """Element id -> name (whitespace collapsed) of a definition's BPMN elements that have one, from its
+    parsed (cached) deployment, subprocesses included: the pages show names, with the id as a tooltip."""
+    process = deployments.parsed_deployment(definition.deployment).processes.get(definition.process_key)
+    if process is None:
+        return {}
+    names = {}
+    for spec in (process.spec, *process.subprocess_specs.values()):
+        for task_spec in spec.task_specs.values():
+            element_id, name = getattr(task_spec, "bpmn_id", None), getattr(task_spec, "bpmn_name", None)
+            if element_id and name and name.strip():
+                names[element_id] = " ".join(name.split())
+    return names
+
+
+def element_names_of_instances(instance_ids) -> dict[str, dict[str, str]]:
+    """Instance id -> element_names() of its definition, for a page listing elements of many instances."""
+    rows = db.session.execute(select(ProcessInstance.id, ProcessInstance.definition_id)
+                              .where(ProcessInstance.id.in_(sorted(instance_ids)))).all() if instance_ids else []
+    definitions = {d.id: d for d in db.session.scalars(
+        select(ProcessDefinition).where(ProcessDefinition.id.in_(sorted({d for _, d in rows}))))} if rows else {}
+    names = {definition_id: element_names(definition) for definition_id, definition in definitions.items()}
+    return {instance_id: names[definition_id] for instance_id, definition_id in rows}

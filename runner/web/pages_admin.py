@@ -17,21 +17,6 @@ INSTANCE_FILTERS = ("process", "site", "state", "business_key", "version")
 MAX_UPLOAD_FILES = deployments.MAX_FILES
 
 
-def element_names(definition) -> dict[str, str]:
-    """Element id -> name (whitespace collapsed) of a definition's BPMN elements that have one, from its
-    parsed (cached) deployment, subprocesses included: the pages show names, with the id as a tooltip."""
-    process = deployments.parsed_deployment(definition.deployment).processes.get(definition.process_key)
-    if process is None:
-        return {}
-    names = {}
-    for spec in (process.spec, *process.subprocess_specs.values()):
-        for task_spec in spec.task_specs.values():
-            element_id, name = getattr(task_spec, "bpmn_id", None), getattr(task_spec, "bpmn_name", None)
-            if element_id and name and name.strip():
-                names[element_id] = " ".join(name.split())
-    return names
-
-
 # --- deployments ----------------------------------------------------------------------
 
 def _deployments_page(problems: list | None = None, message: str | None = None, status: int = 200):
@@ -121,7 +106,7 @@ def admin_instances():
     names_by_definition = {}
     for instance in found:
         if instance.definition_id not in names_by_definition:
-            names_by_definition[instance.definition_id] = element_names(instance.definition)
+            names_by_definition[instance.definition_id] = process_views.element_names(instance.definition)
     return render_template("admin/instances.html", found=found, filters=filters, names=names_by_definition,
                            processes=sorted(process_views.versions_by_process()),
                            states=process_views.INSTANCE_STATES)
@@ -134,7 +119,7 @@ def admin_instance(instance_id: str):
     instance = instances.get_instance(instance_id, principal)
     return render_template("admin/instance.html", instance=instance,
                            diagram=process_views.instance_diagram(instance).as_json(),
-                           names=element_names(instance.definition),
+                           names=process_views.element_names(instance.definition),
                            open_tasks=tasks.open_tasks(instance.id),
                            history=instances.instance_history(instance.id, principal),
                            jobs=jobs.list_jobs(instance_id=instance.id),
@@ -171,7 +156,8 @@ def admin_incidents():
     state = filters.get("state", "open")
     found = incidents.list_incidents(current_principal(), state=None if state == "all" else state,
                                      process_key=filters.get("process"), site=filters.get("site"), limit=500)
-    return render_template("admin/incidents.html", found=found, filters=filters, state=state)
+    names = process_views.element_names_of_instances({i.instance_id for i in found if i.instance_id})
+    return render_template("admin/incidents.html", found=found, filters=filters, state=state, names=names)
 
 
 @web.post("/admin/incidents/<int:incident_id>/retry")

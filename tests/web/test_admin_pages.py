@@ -206,6 +206,7 @@ def test_admin_retries_an_incident(live, page, admin, refund_incident, screensho
     page.goto("/admin/incidents")
     row = page.locator(f"#incident-list tr[data-incident-id='{incident_id}']")
     expect(row.locator(".cause")).to_contain_text("billing.issue_refund")
+    expect(row.locator(".element[data-element-id='issue_refund']")).to_have_text("Issue refund")  # its name
 
     # its instance page marks the failed element, where the token waits: one badge says both, readable
     page.goto(f"/admin/instances/{instance_id}")
