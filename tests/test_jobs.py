@@ -218,7 +218,7 @@ def test_a_job_that_crashes_the_worker_step_uses_up_its_retries_into_an_incident
 
     def incidents():
         worker.run_once()
-        return client.get(f"/api/v1/incidents?processKey=refund_payout").get_json()
+        return client.get("/api/v1/incidents?processKey=refund_payout").get_json()
 
     [incident] = wait_for(incidents)  # R3/PT0.2S: three attempts, then the incident
     assert incident["kind"] == "failed-job" and "the job crashed: JSONDecodeError" in incident["message"]

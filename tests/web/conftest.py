@@ -23,7 +23,7 @@ from werkzeug.serving import make_server
 from adapters import build_registry
 from runner.app import create_app
 from runner.models import db, upgrade_database
-from runner.services import accounts, deployments, system_principal
+from runner.services import accounts, deployments, instances, system_principal
 from runner.web import assets
 from runner.worker import Worker
 from tests.helpers import PROCESSES, folder_files
@@ -125,6 +125,16 @@ def add_user(live, username, password, roles=("staff",), sites=(), groups=()):
 def deploy_refund(live, files=None):
     files = files or folder_files(PROCESSES / "patient_refund")
     return live.call(lambda: deployments.deploy(files, name="patient_refund", actor=SETUP).created)
+
+
+def start_refund(live, site, business_key, amount) -> str:
+    """A patient_refund of `amount` at `site` for patient account `business_key`; its instance id."""
+    def run():
+        instance, _ = instances.start_instance("patient_refund", site, {
+            "amount": amount, "reason": "overpayment", "patient_account": business_key},
+            actor=SETUP, business_key=business_key)
+        return instance.id
+    return live.call(run)
 
 
 def sandbox_registry(live):

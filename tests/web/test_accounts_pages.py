@@ -9,23 +9,14 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from runner.services import accounts, instances
+from runner.services import accounts
 
-from .conftest import SETUP, add_user, deploy_refund, log_in, run_jobs
+from .conftest import add_user, deploy_refund, log_in, run_jobs, start_refund
 
 pytestmark = pytest.mark.sqlite_only
 
 ADMIN, ADMIN_PASSWORD = "root", "root-admin-password"
 NEW_USER, NEW_PASSWORD = "nora", "nora's password 1"
-
-
-def start(live, site, business_key, amount):
-    def run():
-        instance, _ = instances.start_instance("patient_refund", site, {
-            "amount": amount, "reason": "overpayment", "patient_account": business_key},
-            actor=SETUP, business_key=business_key)
-        return instance.id
-    return live.call(run)
 
 
 def api_tasks(live, raw_token) -> tuple[int, list | dict]:
@@ -51,8 +42,8 @@ def user_row(page, username):
 def setup(live):
     add_user(live, ADMIN, ADMIN_PASSWORD, roles=["admin"])
     deploy_refund(live)
-    north = start(live, "NORTH", "PA-N7", 300)     # north_billing
-    south = start(live, "SOUTH", "PA-S7", 100)     # south_billing
+    north = start_refund(live, "NORTH", "PA-N7", 300)     # north_billing
+    south = start_refund(live, "SOUTH", "PA-S7", 100)     # south_billing
     run_jobs(live)
     return {"north": north, "south": south}
 

@@ -9,21 +9,12 @@ from playwright.sync_api import expect
 from runner.services import instances, tasks
 from runner.services.tasks import TaskFilter
 
-from .conftest import SETUP, add_user, deploy_refund, log_in, run_jobs
+from .conftest import SETUP, add_user, deploy_refund, log_in, run_jobs, start_refund
 from .layout_checks import check_level_with_row, check_pan_and_zoom, check_readable_diagram
 
 pytestmark = pytest.mark.sqlite_only
 
 PASSWORD = "north-clerk-pw"
-
-
-def start(live, site, business_key, amount):
-    def run():
-        instance, _ = instances.start_instance("patient_refund", site, {
-            "amount": amount, "reason": "overpayment", "patient_account": business_key},
-            actor=SETUP, business_key=business_key)
-        return instance.id
-    return live.call(run)
 
 
 def open_task(live, instance_id):
@@ -56,9 +47,9 @@ def business_keys(page):
 @pytest.fixture(scope="module")
 def refunds(live):
     deploy_refund(live)
-    big = start(live, "NORTH", "PA-N1", 1800)      # north_finance, then refund_controllers
-    small = start(live, "NORTH", "PA-N2", 300)     # north_billing
-    south = start(live, "SOUTH", "PA-S1", 100)     # south_billing: nina is in that group, but not at SOUTH
+    big = start_refund(live, "NORTH", "PA-N1", 1800)      # north_finance, then refund_controllers
+    small = start_refund(live, "NORTH", "PA-N2", 300)     # north_billing
+    south = start_refund(live, "SOUTH", "PA-S1", 100)     # south_billing: nina is in that group, but not at SOUTH
     run_jobs(live)                                 # service tasks before the first approval, if any
     # a group name alone must never reveal another site's work: nina is in south_billing too
     add_user(live, "nina", PASSWORD, sites=["NORTH"],
