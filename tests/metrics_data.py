@@ -1,14 +1,16 @@
 """Crafted metrics rows with known timestamps (tests/test_metrics.py, tests/web/test_dashboard.py).
 
 March 2024 (the window 2024-03-01..2024-03-10) holds finished work with exact durations; open tasks,
-open incidents and due jobs are aged from `now`. The expected numbers are worked out in test_metrics.py.
+open incidents, due jobs and the canonical stages instances are in now are aged from `now`. The expected
+numbers are worked out in test_metrics.py.
 """
 from __future__ import annotations
 
 import itertools
 from datetime import datetime, timedelta
 
-from runner.models import AuditEvent, Deployment, HumanTask, Incident, Job, ProcessDefinition, ProcessInstance, db
+from runner.models import (AuditEvent, Deployment, HumanTask, Incident, Job, ProcessDefinition, ProcessInstance,
+                           StageInterval, db)
 
 WINDOW = {"from": "2024-03-01", "to": "2024-03-10"}
 _ids = itertools.count(1)
@@ -107,4 +109,37 @@ def add_crafted_rows(now: datetime) -> None:
         Job(kind="service", state="failed", instance_id="i11", spiff_task_id="j3", element_id="fetch",
             due_at=now - timedelta(days=1)),
     ])
+    add_crafted_stages(now)
     db.session.commit()
+
+
+def add_crafted_stages(now: datetime) -> None:
+    """Canonical-stage intervals (stays in a `status` value) of the crafted instances."""
+    def stay(instance_id, stage, entered, left=None):
+        owner = db.session.get(ProcessInstance, instance_id)
+        db.session.add(StageInterval(instance_id=instance_id, process_key=owner.process_key, site=owner.site,
+                                     definition_id=owner.definition_id, stage=stage, entered_at=entered, left_at=left))
+        if left is None:
+            owner.stage = stage
+
+    # refund v1 NORTH, left in the window: submitted 2, 4, 3, 6, 1 h; approved 22, 20, 21, 66, 107 h
+    stay("i1", "submitted", t(1), t(1, 2))
+    stay("i1", "approved", t(1, 2), t(2))
+    stay("i2", "submitted", t(1), t(1, 4))
+    stay("i2", "approved", t(1, 4), t(2))
+    stay("i2", "submitted", t(2), t(2, 3))       # back to submitted: a second stay
+    stay("i2", "approved", t(2, 3), t(3))
+    stay("i3", "submitted", t(2), t(2, 6))
+    stay("i3", "approved", t(2, 6), t(5))
+    stay("i4", "submitted", t(4), t(4, 1))
+    stay("i4", "approved", t(4, 1), t(8, 12))
+    stay("i5", "submitted", t(5), t(5, 6))       # refund v1 SOUTH: 6 h
+    stay("i6", "submitted", t(6), t(7))          # refund v2 NORTH: 1 day
+    # not in the window: left before it, at its exclusive end; terminated while in a stage (stays open)
+    stay("i7", "submitted", t(19, month=2), t(20, month=2))
+    stay("i8", "submitted", t(9), t(11))
+    stay("i9", "submitted", t(4))
+    # in a stage now: running i10 for 3 days, running i11 for 2, suspended i12 for 9
+    stay("i10", "submitted", now - timedelta(days=3))
+    stay("i11", "received", now - timedelta(days=2))
+    stay("i12", "approved", now - timedelta(days=9))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -79,6 +80,71 @@ def test_cycle_times_median_and_p90_per_process_and_per_stage(client, crafted):
     assert stages["refund", 1, "NORTH", "approve"]["medianSeconds"] == 22 * 3600.0
     assert stages["refund", 1, "SOUTH", "review"]["p90Seconds"] == 5 * 3600.0
     assert len(stages) == 3
+
+
+HOUR = 3600.0
+
+
+def test_canonical_stages_per_process_version_site_and_status(client, crafted):
+    body = get(client, "cycle-times", **WINDOW)
+    rows = {key(r, "processKey", "version", "site", "stage"): r for r in body["canonicalStages"]}
+    assert list(rows) == [("claims", 1, "SOUTH", "received"), ("refund", 1, "NORTH", "approved"),
+                          ("refund", 1, "NORTH", "submitted"), ("refund", 1, "SOUTH", "submitted"),
+                          ("refund", 2, "NORTH", "approved"), ("refund", 2, "NORTH", "submitted")]
+    # five stays each (i2 was submitted twice): 1, 2, 3, 4, 6 h and 20, 21, 22, 66, 107 h
+    submitted = rows["refund", 1, "NORTH", "submitted"]
+    assert submitted == {"processKey": "refund", "version": 1, "site": "NORTH", "stage": "submitted", "count": 5,
+                         "medianSeconds": 3 * HOUR, "p90Seconds": 5.2 * HOUR, "inStageNow": 1,
+                         "oldestAgeSeconds": pytest.approx(3 * DAY, abs=60)}  # i10; terminated i9 is left out
+    assert rows["refund", 1, "NORTH", "approved"] == {
+        "processKey": "refund", "version": 1, "site": "NORTH", "stage": "approved", "count": 5,
+        "medianSeconds": 22 * HOUR, "p90Seconds": 90.6 * HOUR, "inStageNow": 0, "oldestAgeSeconds": None}
+    assert {k: rows["refund", 1, "SOUTH", "submitted"][k] for k in ("count", "medianSeconds", "p90Seconds")} == {
+        "count": 1, "medianSeconds": 6 * HOUR, "p90Seconds": 6 * HOUR}
+    assert rows["refund", 2, "NORTH", "submitted"]["medianSeconds"] == DAY
+    # in a stage now, none left in the window: the suspended i12 and the running i11
+    assert rows["refund", 2, "NORTH", "approved"] == {
+        "processKey": "refund", "version": 2, "site": "NORTH", "stage": "approved", "count": 0,
+        "medianSeconds": None, "p90Seconds": None, "inStageNow": 1,
+        "oldestAgeSeconds": pytest.approx(9 * DAY, abs=60)}
+    assert rows["claims", 1, "SOUTH", "received"]["inStageNow"] == 1
+    assert rows["claims", 1, "SOUTH", "received"]["oldestAgeSeconds"] == pytest.approx(2 * DAY, abs=60)
+
+
+def test_canonical_stages_filters_window_and_sites(client, crafted):
+    def stages(headers=None, **params):
+        return {key(r, "processKey", "version", "site", "stage"): r
+                for r in get(client, "cycle-times", headers=headers, **params)["canonicalStages"]}
+
+    assert list(stages(processKey="refund", version="2", **WINDOW)) == [("refund", 2, "NORTH", "approved"),
+                                                                       ("refund", 2, "NORTH", "submitted")]
+    assert list(stages(site="SOUTH", **WINDOW)) == [("claims", 1, "SOUTH", "received"),
+                                                   ("refund", 1, "SOUTH", "submitted")]
+    # i8's stay left at the window's exclusive end: it counts on March 11; instances in a stage count any day
+    late = stages(**{"from": "2024-03-11", "to": "2024-03-11"})
+    assert late["refund", 1, "NORTH", "submitted"]["count"] == 1
+    assert late["refund", 1, "NORTH", "submitted"]["medianSeconds"] == 2 * DAY
+    assert late["refund", 1, "NORTH", "submitted"]["inStageNow"] == 1
+    assert ("refund", 1, "NORTH", "approved") not in late
+    assert list(stages(headers=bearer("sam"), **WINDOW)) == [("claims", 1, "SOUTH", "received"),
+                                                            ("refund", 1, "SOUTH", "submitted")]
+    assert stages(headers=bearer("sam"), site="NORTH", **WINDOW) == {}
+
+
+def test_instances_in_a_stage_now_count_and_the_oldest(app, client, crafted):
+    from runner.models import ProcessInstance, StageInterval, db
+    with app.app_context():
+        i10 = db.session.get(ProcessInstance, "i10")
+        db.session.add(ProcessInstance(id="i13", definition_id=i10.definition_id, process_key="refund", site="NORTH",
+                                       state="running", workflow_state="", started_by="test", stage="submitted",
+                                       started_at=crafted - timedelta(days=1)))
+        db.session.add(StageInterval(instance_id="i13", process_key="refund", definition_id=i10.definition_id,
+                                     site="NORTH", stage="submitted", entered_at=crafted - timedelta(hours=5)))
+        db.session.commit()
+    [row] = [r for r in get(client, "cycle-times", **WINDOW)["canonicalStages"]
+             if key(r, "processKey", "version", "site", "stage") == ("refund", 1, "NORTH", "submitted")]
+    assert (row["count"], row["inStageNow"]) == (5, 2)
+    assert row["oldestAgeSeconds"] == pytest.approx(3 * DAY, abs=60)
 
 
 def test_filters_by_process_version_and_site(client, crafted):

@@ -105,7 +105,15 @@ openapi.SCHEMAS.update({
         overall=_object(_STATS),
         instances={"type": "array", "items": _object({**{k: _STEP[k] for k in ("processKey", "version", "site")},
                                                       **_STATS})},
-        stages={"type": "array", "items": _object({**_STEP, "name": _S(), **_STATS})}),
+        stages={"type": "array", "items": _object({**_STEP, "name": _S(), **_STATS})},
+        canonicalStages={"type": "array", "items": _object({
+            **{k: _STEP[k] for k in ("processKey", "version", "site")},
+            "stage": _S("a value of the instance's `status` variable (its canonical stage)"),
+            "count": {"type": "integer", "description": "stays in the stage that ended in the window"},
+            "medianSeconds": _SECONDS, "p90Seconds": _SECONDS,
+            "inStageNow": {"type": "integer", "description": "running or suspended instances in the stage now"},
+            "oldestAgeSeconds": {"type": ["number", "null"],
+                                 "description": "seconds since the longest of those stays began; null when none"}})}),
     "SlaMetrics": _report({**_STEP, "name": _S(), **_SLA_COUNTS, "lateRate": _RATE}, asOf=openapi.TIME,
                           totals=_object({**_SLA_COUNTS, "lateRate": _RATE})),
     "IncidentMetrics": _report({**_STEP, **_INCIDENT_COUNTS, **_INCIDENT_RATES},
@@ -143,7 +151,9 @@ openapi.PATHS.update({
     "/metrics/cycle-times": _operation(
         "Cycle times", "metricsCycleTimes", "CycleTimes",
         "Median and 90th percentile (linear interpolation) of start-to-end times of instances completed in the "
-        "window per process/version/site, and of created-to-completed times of their user tasks per step."),
+        "window per process/version/site, of created-to-completed times of their user tasks per step, and "
+        "(canonicalStages) of the stays in each value of the `status` variable that ended in the window, with "
+        "the instances in each stage now (the window does not apply to those) and the age of the oldest stay."),
     "/metrics/sla": _operation(
         "SLA breaches", "metricsSla", "SlaMetrics",
         "Open tasks past their due date now, and tasks completed in the window after their due date."),

@@ -8,9 +8,10 @@ from .instances import HumanTask, ProcessInstance, TaskCandidate
 from .jobs import Incident, Job
 from .messages import InboundMessage, MessageSubscription
 from .migrate import upgrade_database
+from .stages import StageInterval
 
 __all__ = [
     "ApiToken", "AuditEvent", "Deployment", "DeploymentFile", "DraftFile", "HumanTask", "IdempotencyKey",
     "InboundMessage", "Incident", "Job", "MessageSubscription", "ProcessDefinition", "ProcessInstance",
-    "TaskCandidate", "User", "UserMembership", "db", "new_id", "upgrade_database", "utcnow",
+    "StageInterval", "TaskCandidate", "User", "UserMembership", "db", "new_id", "upgrade_database", "utcnow",
 ]

@@ -32,6 +32,8 @@ class ProcessInstance(db.Model):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_by: Mapped[str] = mapped_column(String(120))
     ended_at: Mapped[datetime | None]
+    # the canonical stage (its `status` variable) the instance is in now: its open stage interval's (migration 0010)
+    stage: Mapped[str | None] = mapped_column(String(200))
 
     definition: Mapped[ProcessDefinition] = relationship()
     tasks: Mapped[list["HumanTask"]] = relationship(back_populates="instance")

@@ -11,6 +11,10 @@ user task's or job's element id), each a plain dict in the API's camelCase shape
   `count`, `medianSeconds`, `p90Seconds`: percentiles with linear interpolation (PostgreSQL's
   percentile_cont; on SQLite, which has none, the durations are fetched through an index and the
   same formula runs in Python);
+- canonical stages (window and now): per process, version, site and value of the `status` variable,
+  entered_at -> left_at of the stage intervals (stage_intervals, derived at each save) that ended in
+  the window, with the same statistics; and the instances (running or suspended) in each stage now,
+  with the age of the oldest stay;
 - SLA (now and window): open tasks past due_at; tasks completed in the window with a due date, and
   how many of them after it (`completedLate`);
 - incidents and retries (window): jobs finished (audit job.completed, job.bpmn-error, timer.fired),
@@ -35,7 +39,8 @@ from typing import Any
 
 from sqlalchemy import Float, and_, case, cast, extract, func, select, true
 
-from ..models import AuditEvent, HumanTask, Incident, Job, ProcessDefinition, ProcessInstance, db, utcnow
+from ..models import (AuditEvent, HumanTask, Incident, Job, ProcessDefinition, ProcessInstance, StageInterval, db,
+                      utcnow)
 from .accounts import Principal
 from .errors import Invalid
 from .process_views import INSTANCE_STATES
@@ -162,6 +167,8 @@ INCIDENTS = _Source(Incident, ((ProcessInstance, ProcessInstance.id == Incident.
                     Incident.process_key, Incident.site)
 AUDIT = _Source(AuditEvent, ((ProcessInstance, ProcessInstance.id == AuditEvent.instance_id, False),
                              (*_DEFINITION, False)), ProcessInstance.process_key, ProcessInstance.site)
+STAGES = _Source(StageInterval, ((ProcessDefinition, ProcessDefinition.id == StageInterval.definition_id, False),),
+                 StageInterval.process_key, StageInterval.site)
 AUDIT_ELEMENT = AuditEvent.details["element_id"].as_string()
 
 
@@ -243,9 +250,14 @@ PROCESS_KEYS = ("processKey", "version", "site")
 _TASK_STEP = [HumanTask.process_key, ProcessDefinition.version, HumanTask.site, HumanTask.element_id]
 
 
-def _sorted(rows: list[dict]) -> list[dict]:
+STAGE_KEYS = ("processKey", "version", "site", "stage")
+_STAGE = [StageInterval.process_key, ProcessDefinition.version, StageInterval.site, StageInterval.stage]
+IN_STAGE_STATES = ("running", "suspended")  # a terminated instance's last interval stays open, and is left out
+
+
+def _sorted(rows: list[dict], keys: tuple[str, ...] = STEP_KEYS) -> list[dict]:
     return sorted(rows, key=lambda r: tuple("" if r.get(k) is None else str(r.get(k)).zfill(10) if k == "version"
-                                            else str(r.get(k)) for k in STEP_KEYS))
+                                            else str(r.get(k)) for k in keys))
 
 
 # --- the reports -----------------------------------------------------------------------------
@@ -282,9 +294,31 @@ def _completed_tasks(q: MetricsQuery):
     return [HumanTask.completed_at >= q.start, HumanTask.completed_at < q.end, HumanTask.state == "completed"]
 
 
-def cycle_times(q: MetricsQuery, actor: Principal) -> dict:
-    """Start-to-end durations of instances completed in the window, and created-to-completed of their
-    user tasks (stages), with median and 90th percentile in seconds."""
+def canonical_stages(q: MetricsQuery, actor: Principal, now: datetime | None = None) -> list[dict]:
+    """Per process, version (the one the instance ran when it entered), site and canonical stage (the
+    `status` variable): the stays that ended in the window (`count`, `medianSeconds`, `p90Seconds` of
+    entered_at -> left_at), and the running or suspended instances in that stage now (`inStageNow`,
+    `oldestAgeSeconds` = now - the earliest entered_at of them)."""
+    now = now or utcnow()
+    ended = _duration_stats(STAGES, q, actor, _STAGE, StageInterval.entered_at, StageInterval.left_at,
+                            [StageInterval.left_at >= q.start, StageInterval.left_at < q.end])
+    rows = {key: {**_key_json(STAGE_KEYS, key), **stats, "inStageNow": 0, "oldestAgeSeconds": None}
+            for key, stats in ended.items()}
+    open_query = (STAGES.select(q, actor, *_STAGE, func.count(), func.min(StageInterval.entered_at))
+                  .join(ProcessInstance, ProcessInstance.id == StageInterval.instance_id)
+                  .where(StageInterval.left_at.is_(None), ProcessInstance.state.in_(IN_STAGE_STATES))
+                  .group_by(*_STAGE))
+    for *key, count, oldest in db.session.execute(open_query):
+        found = rows.setdefault(tuple(key), {**_key_json(STAGE_KEYS, tuple(key)), "count": 0, "medianSeconds": None,
+                                             "p90Seconds": None})
+        found["inStageNow"], found["oldestAgeSeconds"] = count, _seconds((now - oldest).total_seconds())
+    return _sorted(list(rows.values()), STAGE_KEYS)
+
+
+def cycle_times(q: MetricsQuery, actor: Principal, now: datetime | None = None) -> dict:
+    """Start-to-end durations of instances completed in the window, created-to-completed of their
+    user tasks (stages), and entered-to-left of their canonical stages (canonicalStages, with the
+    instances in each now), with median and 90th percentile in seconds."""
     process_keys = [ProcessInstance.process_key, ProcessDefinition.version, ProcessInstance.site]
     instances = _duration_stats(INSTANCES, q, actor, process_keys, ProcessInstance.started_at,
                                 ProcessInstance.ended_at, _completed_instances(q))
@@ -294,7 +328,8 @@ def cycle_times(q: MetricsQuery, actor: Principal) -> dict:
                              _completed_tasks(q), label=HumanTask.name)
     return {"filters": q.as_json(), "overall": overall,
             "instances": _sorted([{**_key_json(PROCESS_KEYS, k), **v} for k, v in instances.items()]),
-            "stages": _sorted([{**_key_json(STEP_KEYS, k), **v} for k, v in stages.items()])}
+            "stages": _sorted([{**_key_json(STEP_KEYS, k), **v} for k, v in stages.items()]),
+            "canonicalStages": canonical_stages(q, actor, now)}
 
 
 def sla(q: MetricsQuery, actor: Principal, now: datetime | None = None) -> dict:
@@ -398,7 +433,7 @@ class Report:
 
 def report(q: MetricsQuery, actor: Principal, now: datetime | None = None) -> Report:
     now = now or utcnow()
-    return Report(q, queue_aging(q, actor, now), cycle_times(q, actor), sla(q, actor, now), incidents(q, actor),
+    return Report(q, queue_aging(q, actor, now), cycle_times(q, actor, now), sla(q, actor, now), incidents(q, actor),
                   throughput(q, actor), instance_states(q, actor))
 
 

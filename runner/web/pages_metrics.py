@@ -49,7 +49,8 @@ def dashboard():
               "incidents": built.incidents}
     return render_template("metrics/dashboard.html", filters=filters, facets=facets, query=query, errors=None,
                            summary=metrics.summary(query, principal, built=built),
-                           rows=metrics.breakdown(query, principal, built=built), charts=charts)
+                           rows=metrics.breakdown(query, principal, built=built), charts=charts,
+                           canonical_stages=built.cycles["canonicalStages"])
 
 
 @web.get("/dashboard/export.csv")

@@ -1,5 +1,6 @@
 """Issue 9, the metrics dashboard in a browser: charts drawn by Chart.js from the crafted rows of
-tests/metrics_data.py, headline numbers, the CSV export, staff limited to their sites, bad filters."""
+tests/metrics_data.py, headline numbers, the time per canonical stage, the CSV export, staff limited to
+their sites, bad filters."""
 from __future__ import annotations
 
 import csv
@@ -9,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from runner.models import utcnow
+from runner.services import accounts, metrics
 from tests.metrics_data import WINDOW, add_crafted_rows
 
 from .conftest import add_user, log_in
@@ -68,6 +70,58 @@ def test_dashboard_draws_every_chart_with_the_numbers(page, people, screenshots)
     page.screenshot(path=str(screenshots / "dashboard.png"), full_page=True)
 
 
+def canonical_stages(live, username):
+    """What services/metrics.py computes for `username` over the window: the rows the table must show."""
+    return live.call(lambda: metrics.cycle_times(metrics.parse_query(WINDOW), accounts.principal(username))
+                     ["canonicalStages"])
+
+
+def stage_table(page) -> dict:
+    """The canonical-stage table as {data-key: {field: (text, data-seconds or None)}}."""
+    return page.eval_on_selector_all("#metrics-canonical-stages tbody tr", """rows => Object.fromEntries(rows.map(
+        row => [row.dataset.key, Object.fromEntries([...row.querySelectorAll('td[data-field]')].map(
+            cell => [cell.dataset.field, [cell.textContent.trim(), cell.dataset.seconds === undefined ? null
+                                          : cell.dataset.seconds]]))]))""")
+
+
+def seconds_cell(value):
+    return "" if value is None else str(value)
+
+
+def test_dashboard_shows_the_time_per_canonical_stage(page, people, screenshots):
+    expected = canonical_stages(people, "dash-admin")
+    assert len(expected) == 6
+    log_in(page, "dash-admin", "dash-admin-pw")
+    page.goto(f"/dashboard?{WINDOW_QUERY}")
+    expect(page.locator("#metrics-canonical-stages")).to_be_visible()
+    table = stage_table(page)
+    assert list(table) == [f"{r['processKey']}/{r['version']}/{r['site']}/{r['stage']}" for r in expected]
+    for row in expected:
+        cells = table[f"{row['processKey']}/{row['version']}/{row['site']}/{row['stage']}"]
+        assert cells["count"][0] == str(row["count"]) and cells["inStageNow"][0] == str(row["inStageNow"])
+        assert cells["medianSeconds"][1] == seconds_cell(row["medianSeconds"])
+        assert cells["p90Seconds"][1] == seconds_cell(row["p90Seconds"])
+        if row["oldestAgeSeconds"] is None:
+            assert cells["oldestAgeSeconds"] == ["—", ""]
+        else:  # aged from the moment each was computed
+            assert abs(float(cells["oldestAgeSeconds"][1]) - row["oldestAgeSeconds"]) < 60
+    # and for people: refund v1 NORTH submitted 1, 2, 3, 4, 6 h; approved 20, 21, 22, 66, 107 h
+    submitted = table["refund/1/NORTH/submitted"]
+    assert [submitted[f][0] for f in ("count", "medianSeconds", "p90Seconds", "inStageNow", "oldestAgeSeconds")] == \
+        ["5", "3.0 h", "5.2 h", "1", "3.0 d"]
+    approved = table["refund/1/NORTH/approved"]
+    assert [approved[f][0] for f in ("count", "medianSeconds", "p90Seconds", "inStageNow", "oldestAgeSeconds")] == \
+        ["5", "22 h", "3.8 d", "0", "—"]
+    assert table["refund/2/NORTH/approved"]["medianSeconds"][0] == "—"
+    assert table["refund/2/NORTH/approved"]["oldestAgeSeconds"][0] == "9.0 d"
+    page.locator("#metrics-canonical-stages").screenshot(path=str(screenshots / "dashboard-canonical-stages.png"))
+
+    page.goto(f"/dashboard?{WINDOW_QUERY}&processKey=claims")
+    assert list(stage_table(page)) == ["claims/1/SOUTH/received"]
+    page.goto("/dashboard?from=2024-01-01&to=2024-01-31&processKey=nothing-here")
+    expect(page.locator("#no-canonical-stages")).to_be_visible()
+
+
 def test_csv_export_downloads_the_breakdown(page, people):
     log_in(page, "dash-admin", "dash-admin-pw")
     page.goto(f"/dashboard?{WINDOW_QUERY}&processKey=refund")
@@ -94,6 +148,9 @@ def test_staff_see_only_their_sites(page, people):
     assert sites and set(sites) == {"SOUTH"}
     expect(page.locator("#tile-open")).to_have_text("1")
     expect(page.locator("#f-site option")).to_have_text(["All sites", "SOUTH"])
+    assert list(stage_table(page)) == ["claims/1/SOUTH/received", "refund/1/SOUTH/submitted"]
+    assert [f"{r['processKey']}/{r['version']}/{r['site']}/{r['stage']}" for r in canonical_stages(people, "dash-sam")] \
+        == list(stage_table(page))
 
 
 def test_bad_filters_are_explained(page, people):
