@@ -111,3 +111,18 @@ def test_migration_0010_enters_running_instances_in_their_current_status(app, da
         assert dict(db.session.execute(select(ProcessInstance.id, ProcessInstance.stage)).all()) == {
             "waiting": "in_review", "paused": "appeal_submitted", "quiet": "classified", "number": None,
             "blank": None, "none": None, "done": None}
+
+
+def test_terminating_an_instance_closes_its_open_stay(app, client):
+    assert upload(client, {"task_loop.bpmn": LOOP.read_bytes()}).status_code == 201
+    instance_id = client.post("/api/v1/process-instances", json={
+        "processKey": "task_loop", "site": "NORTH", "variables": {"turns": 5}}).get_json()["id"]
+    [task] = client.get(f"/api/v1/tasks?instanceId={instance_id}").get_json()
+    assert client.post(f"/api/v1/tasks/{task['id']}/complete", json={"variables": {"status": "drafted"}}
+                       ).status_code == 200
+    from runner.services import admin_actions, system_principal
+    with app.app_context():
+        admin_actions.terminate_instance(instance_id, system_principal("test"), reason="duplicate")
+    [(stage, entered, left)], instance = stays(app, instance_id)
+    assert (stage, instance.state, instance.stage) == ("drafted", "terminated", None)
+    assert left == instance.ended_at and entered < left

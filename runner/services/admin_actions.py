@@ -12,7 +12,7 @@ from ..models import HumanTask, Incident, db, utcnow
 from . import audit, jobs
 from .accounts import Principal
 from .errors import Conflict, Forbidden, Invalid
-from .instances import get_instance
+from .instances import get_instance, sync_stage
 from .transaction import transactional
 
 ENDED = ("completed", "terminated")
@@ -46,6 +46,7 @@ def terminate_instance(instance_id: str, actor: Principal, reason: str = ""):
     jobs.delete_instance_jobs(instance.id)
     activities = list(instance.activities or [])
     instance.state, instance.ended_at, instance.activities = "terminated", now, []
+    sync_stage(instance, now)  # its last canonical stage ends here too
     audit.record("instance.terminated", actor, instance_id=instance.id, reason=reason.strip(),
                  activities=activities, cancelled_tasks=cancelled, resolved_incidents=resolved)
     db.session.flush()

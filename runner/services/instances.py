@@ -9,11 +9,13 @@ import hashlib
 import json
 import re
 
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..engine import ProcessError, ProcessRuntime
-from ..models import HumanTask, IdempotencyKey, ProcessDefinition, ProcessInstance, TaskCandidate, db, new_id, utcnow
+from ..models import (HumanTask, IdempotencyKey, ProcessDefinition, ProcessInstance, StageInterval, TaskCandidate, db,
+                      new_id, utcnow)
+from ..models.stages import MAX_STAGE
 from . import audit, deployments, jobs, messages
 from .accounts import Principal
 from .errors import Conflict, Forbidden, Invalid, NotFound, ProcessFailure
@@ -135,24 +137,19 @@ def save_workflow(instance: ProcessInstance, runtime: ProcessRuntime, workflow, 
     if fresh:
         db.session.add(instance)
         db.session.flush()  # one INSERT with the state; the task, job and subscription rows refer to it
-    _sync_stage(instance, now, fresh)
+    sync_stage(instance, now, fresh)
     _sync_tasks(instance, runtime, workflow, now, fresh)
     jobs.sync_jobs(instance, runtime, workflow, now, fresh)
     messages.sync_subscriptions(instance, runtime, workflow, now, fresh)  # last: may deliver a kept message and save again
 
 
-def _sync_stage(instance: ProcessInstance, now, fresh: bool) -> None:
+def sync_stage(instance: ProcessInstance, now, fresh: bool = False) -> None:
     """Keep the instance's canonical-stage intervals (stage_intervals) in step with its `status` variable.
 
     The stage is `status` while it is a non-empty string and the instance has not ended. It is compared
     with the one stored on the instance row, so a save that leaves it as it was costs no query; a change
     closes the open interval (one indexed UPDATE) and opens the next; the end of the instance closes the
     last one at ended_at (== now) and opens none."""
-    from sqlalchemy import update
-
-    from ..models import StageInterval
-    from ..models.stages import MAX_STAGE
-
     status = instance.variables.get("status") if instance.state in ("running", "suspended") else None
     stage = status[:MAX_STAGE] if isinstance(status, str) and status else None
     if stage == instance.stage:
