@@ -125,8 +125,8 @@ def free_port() -> int:
 class LanesProcess:
     """A `lanes <command>` subprocess on the bench database, stopped with SIGTERM on exit."""
 
-    def __init__(self, env: BenchEnv, *args: str):
-        self.log = open(env.folder / f"{args[0]}.log", "wb")
+    def __init__(self, env: BenchEnv, *args: str, log_name: str | None = None):
+        self.log = open(env.folder / f"{log_name or args[0]}.log", "wb")
         self.process = subprocess.Popen([sys.executable, "-m", "runner.cli", *args], env=env.env(),
                                         cwd=env.folder, stdout=subprocess.DEVNULL, stderr=self.log)
 

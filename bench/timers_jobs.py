@@ -1,9 +1,10 @@
 """Figure 6: timer lateness with a running `lanes worker`, and job throughput of one worker.
 
-Timers (diagrams/timer_wait.bpmn: start -> PT3S intermediate timer -> end): a `lanes worker`
-subprocess runs on the bench database; N instances are started through the service layer in this
-process, as fast as it goes; each firing writes its lateness (fired - due) into the audit row
-'timer.fired' (late_seconds), which is what is reported. Every instance must end.
+Timers (diagrams/timer_wait.bpmn: start -> PT3S intermediate timer -> end): one, then two `lanes
+worker` subprocesses run on the bench database; N instances are started through the service layer in
+this process, as fast as it goes (so their timers fall due within about a second); each firing writes
+its lateness (fired - due) into the audit row 'timer.fired' (late_seconds), which is what is reported.
+Every instance must end.
 
 Jobs (diagrams/service_call.bpmn: start -> service task notify.send_email -> end, sandbox
 adapter): K instances are started first (K jobs due), then one in-process Worker drains them;
@@ -45,20 +46,26 @@ def _running(env: BenchEnv, process: str) -> int:
     return count
 
 
-def timer_lateness(n: int) -> tuple[list[float], float]:
-    """Lateness of each timer firing, and how long starting the n instances took."""
+def timer_lateness(n: int, workers: int = 1) -> tuple[list[float], float]:
+    """Lateness of each timer firing with `workers` worker processes, and how long starting the n instances took."""
+    from contextlib import ExitStack
+
     from sqlalchemy import select
 
     from runner.models import AuditEvent, db
 
-    with BenchEnv("timers", TIMER_DIAGRAMS) as env, LanesProcess(env, "worker", "--poll", "0.5") as worker:
+    with BenchEnv("timers", TIMER_DIAGRAMS) as env, ExitStack() as stack:
+        running = [stack.enter_context(LanesProcess(env, "worker", "--poll", "0.5", log_name=f"worker-{i + 1}"))
+                   for i in range(workers)]
+        worker = running[0]
         began = time.perf_counter()
         _start(env, "bench_timer", n, "TM")
         start_seconds = time.perf_counter() - began
         deadline = time.monotonic() + TIMER_SECONDS + 60
         while _running(env, "bench_timer"):
-            if worker.process.poll() is not None:
-                raise RuntimeError(f"lanes worker exited with {worker.process.returncode}; see {worker.log.name}")
+            for worker in running:
+                if worker.process.poll() is not None:
+                    raise RuntimeError(f"lanes worker exited with {worker.process.returncode}; see {worker.log.name}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"timers still running after a minute; see {worker.log.name}")
             time.sleep(0.2)
@@ -96,8 +103,12 @@ def job_throughput(k: int) -> float:
 
 def run(results: dict) -> None:
     n = scaled(300, 60)
-    late, start_seconds = timer_lateness(n)
-    report("timer_lateness", mean_s=statistics.mean(late), p50_s=statistics.median(late), max_s=max(late), n=n,
-           timer=f"PT{TIMER_SECONDS}S", started_in_s=start_seconds, target=f"<{TARGET_LATE_S}s")
+    # n timers due within about a second: one worker fires about 130 a second here, so with one the
+    # figure is its throughput; with two (one a core) it is the lateness itself
+    for workers in (1, 2):
+        late, start_seconds = timer_lateness(n, workers)
+        report("timer_lateness", workers=workers, mean_s=statistics.mean(late), p50_s=statistics.median(late),
+               max_s=max(late), n=n, timer=f"PT{TIMER_SECONDS}S", started_in_s=start_seconds,
+               target=f"<{TARGET_LATE_S}s")
     k = scaled(1000, 300)
     report("job_throughput", jobs_per_s=job_throughput(k), k=k, workers=1, adapter="sandbox")
