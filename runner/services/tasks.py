@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, false, or_, select
+from sqlalchemy import and_, exists, false, or_, select, union_all
 from sqlalchemy.orm import selectinload
 
 from ..engine import ProcessError
@@ -59,29 +59,50 @@ def is_mine(task: HumanTask, actor: Principal) -> bool:
         or bool(actor.groups.intersection(task.candidate_groups)))
 
 
+WORKLIST_ORDER = (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)  # ix_human_tasks_worklist
+
+
 def list_tasks(filters: TaskFilter, actor: Principal) -> list[HumanTask]:
     """The tasks matching `filters` that `actor` may see."""
-    query = select(HumanTask).order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
+    conditions = []
     if filters.state:
-        query = query.where(HumanTask.state == filters.state)
+        conditions.append(HumanTask.state == filters.state)
     if filters.site:
-        query = query.where(HumanTask.site == filters.site)
+        conditions.append(HumanTask.site == filters.site)
     if filters.assignee:
-        query = query.where(HumanTask.assignee == filters.assignee)
+        conditions.append(HumanTask.assignee == filters.assignee)
     if filters.process_key:
-        query = query.where(HumanTask.process_key == filters.process_key)
+        conditions.append(HumanTask.process_key == filters.process_key)
     if filters.instance_id:
-        query = query.where(HumanTask.instance_id == filters.instance_id)
+        conditions.append(HumanTask.instance_id == filters.instance_id)
     visible = _mine(actor)
     if visible is not None:
-        query = query.where(visible)
+        conditions.append(visible)
     for kind, value in (("group", filters.candidate_group), ("user", filters.candidate_user)):
         if value:
-            query = query.where(HumanTask.id.in_(
+            conditions.append(HumanTask.id.in_(
                 select(TaskCandidate.task_id).where(TaskCandidate.kind == kind, TaskCandidate.value == value)))
+    sites = _sites_to_merge(filters, actor)
+    if sites:
+        # the worklist index reads one site's open tasks in order and stops at the page; over several sites
+        # it cannot (it would read and sort all of them), so each site reads its own first page in one
+        # statement and the pages are merged: the first `window` overall are among those
+        window = filters.limit + filters.offset
+        pages = [select(select(HumanTask.id).where(*conditions, HumanTask.site == site)
+                        .order_by(*WORKLIST_ORDER).limit(window).subquery().c.id) for site in sites]
+        conditions = [HumanTask.id.in_(union_all(*pages))]
     # the candidates of the whole page in one query, not one per task when the list is rendered
-    query = query.options(selectinload(HumanTask.candidates))
+    query = (select(HumanTask).where(*conditions).order_by(*WORKLIST_ORDER)
+             .options(selectinload(HumanTask.candidates)))
     return list(db.session.scalars(query.limit(filters.limit).offset(filters.offset)))
+
+
+def _sites_to_merge(filters: TaskFilter, actor: Principal) -> list[str]:
+    """The sites whose first pages list_tasks merges: those of a staff member of several sites, when
+    the list is not narrowed to one site or one instance."""
+    if actor.is_admin or filters.site or filters.instance_id or len(actor.sites) < 2:
+        return []
+    return sorted(actor.sites)
 
 
 def get_task(task_id: str, actor: Principal) -> HumanTask:
