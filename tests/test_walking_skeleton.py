@@ -292,3 +292,31 @@ def test_an_instance_that_ends_as_it_starts_is_audited_started_then_completed_by
     assert [(e["action"], e["actor"]) for e in history] == [("instance.started", "alice"),
                                                            ("instance.completed", "alice")]
     assert [i["id"] for i in client.get("/api/v1/process-instances?processKey=straight").get_json()] == [body["id"]]
+
+
+def test_a_task_list_over_several_sites_is_one_order_and_pages_through_it(app, client):
+    """alice works at NORTH and WEST: the list merges both sites' tasks in due order, page by page."""
+    from tests.accounts_fixtures import add_test_users
+    from tests.security.bpmn import user_task_process
+    add_test_users(app, {"wendy": (["staff"], ["WEST"], ["north_finance"])})
+    assert upload(client, {"due.bpmn": user_task_process("due", candidateGroups="north_finance",
+                                                         dueDate="${due}")}).status_code == 201
+    dues = {"NORTH": ["2031-01-02", "2031-01-05", "2031-01-06"], "WEST": ["2031-01-01", "2031-01-03", "2031-01-04"]}
+    for site, days in dues.items():
+        for day in days:
+            started = client.post("/api/v1/process-instances", json={
+                "processKey": "due", "site": site, "businessKey": f"{site}-{day}",
+                "variables": {"due": f"{day}T12:00:00Z"}})
+            assert started.status_code == 201, started.get_json()
+
+    def page(query):
+        return [t["businessKey"] for t in client.get(f"/api/v1/tasks?{query}", headers=ALICE).get_json()]
+
+    everything = sorted((day, f"{site}-{day}") for site, days in dues.items() for day in days)
+    assert page("limit=100") == [key for _, key in everything]
+    assert page("limit=2") == ["WEST-2031-01-01", "NORTH-2031-01-02"]
+    assert page("limit=2&offset=2") == ["WEST-2031-01-03", "WEST-2031-01-04"]
+    assert page("limit=2&offset=4") == ["NORTH-2031-01-05", "NORTH-2031-01-06"]
+    assert page("site=WEST&limit=100") == ["WEST-2031-01-01", "WEST-2031-01-03", "WEST-2031-01-04"]
+    assert [t["businessKey"] for t in client.get("/api/v1/tasks", headers=bearer("wendy")).get_json()] == [
+        "WEST-2031-01-01", "WEST-2031-01-03", "WEST-2031-01-04"]
