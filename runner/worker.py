@@ -58,6 +58,9 @@ class Worker:
                 try:
                     outcome = jobs.run_job(job_id, self.name, self.registry)
                     log.info("job %s: %s", job_id, outcome)
+                except OperationalError:  # the database, not the job: run_forever waits for it, no attempt is spent
+                    db.session.rollback()
+                    raise
                 except Exception as exc:  # one bad job must not stop the worker: it counts as a failed attempt
                     db.session.rollback()
                     log.exception("job %s crashed the worker step", job_id)

@@ -376,3 +376,25 @@ def test_incidents_and_jobs_follow_the_access_rules(client, http_worker, billing
     assert client.post(f"/api/v1/incidents/{incident['id']}/retry", headers=alice).status_code == 403
     assert client.get(f"/api/v1/process-instances/{started['id']}/jobs", headers=alice).status_code == 200
     assert client.get(f"/api/v1/process-instances/{started['id']}/jobs", headers=sam).status_code == 404
+
+
+def test_a_crashed_timer_job_keeps_its_due_time_and_is_held_back_instead(client, app):
+    """A timer's due time is what it is (for a start timer, its firing's key and schedule): a crash
+    holds the job back for the retry wait rather than moving its due time."""
+    from runner.models import Job, utcnow
+    from runner.services import jobs as job_service
+    deploy(client, "sla_escalation.bpmn")
+    started = start(client, "sla_escalation", hard_deadline="PT1H")
+    time.sleep(0.6)  # the SLA timer (PT0.5S) is due
+    with app.app_context():
+        claimed = job_service.claim_jobs("crash-test", limit=10)
+        [job] = [db.session.get(Job, i) for i in claimed]
+        due = job.due_at
+        assert job.element_id == "sla_breached"
+        assert job_service.record_crash(job.id, "crash-test", RuntimeError("boom")) == "retry"
+        db.session.expire_all()
+        job = db.session.get(Job, job.id)
+        assert (job.due_at, job.attempts, job.locked_by) == (due, 1, None)
+        assert job.locked_until > utcnow() + timedelta(seconds=50)  # R3/PT1M: the next attempt in a minute
+        assert job_service.claim_jobs("crash-test", limit=10) == []
+    assert instance(client, started["id"])["state"] == "running"

@@ -132,6 +132,7 @@ class ProcessRuntime:
         workflow.due_timers = frozenset(() if fire_timer is None else (fire_timer,))
         try:
             workflow.refresh_timers()
+            workflow.due_timers = frozenset()  # once: do_engine_steps refreshes again, and a late cycle must not fire twice
             workflow.do_engine_steps()
         except SpiffWorkflowException as exc:
             raise self._process_error(exc) from None

@@ -51,6 +51,9 @@ _config[LanesWorkflow] = StateOnlyWorkflowConverter
 _config.pop(CamundaMessageEventDefinition, None)
 _config[MessageEventDefinition] = MessageEventDefinitionConverter
 _registry = BpmnWorkflowSerializer.configure(_config)
+# stored as a plain BpmnWorkflow, so a state stays readable by a release that does not know LanesWorkflow
+# (a rolling deploy, a rollback); from_dict builds a LanesWorkflow whatever the name says
+_registry.typenames[LanesWorkflow] = _registry.typenames[BpmnWorkflow]
 _serializer = BpmnWorkflowSerializer(_registry)
 
 

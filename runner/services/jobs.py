@@ -252,9 +252,13 @@ def _failed(job_id: int, worker_id: str, error: str, retryable: bool, not_before
         return _open_incident(job, error, "failed-job", f"worker:{worker_id}")
     if not_before:
         wait = max(wait, timedelta(seconds=min(float(not_before), MAX_RETRY_AFTER_SECONDS)))
-    job.due_at = utcnow() + wait
+    retry_at = utcnow() + wait
+    if job.kind == "service":
+        job.due_at = retry_at
+    else:  # a timer's due time is what it is (a start timer's firing key and schedule): hold the job back instead
+        job.locked_until = retry_at
     audit.record("job.retry-scheduled", f"worker:{worker_id}", instance_id=job.instance_id,
-                 element_id=job.element_id, attempts=job.attempts, due_at=job.due_at.isoformat(),
+                 element_id=job.element_id, attempts=job.attempts, due_at=retry_at.isoformat(),
                  error=job.last_error)
     return "retry"
 

@@ -344,7 +344,7 @@ def _deliver_pending(instance, runtime, workflow, waits, now) -> bool:
             caught = engine_messages.deliver(attempt, message.name, message.variables, task_ids)
             runtime.advance(attempt)
         except ProcessError as exc:
-            message.state, message.instance_id = "failed", instance.id
+            message.state, message.instance = "failed", instance
             message.last_error = f"{exc.element_id or 'process'}: {exc}"[:2000]
             audit.record("message.failed", message.received_by, instance_id=instance.id, message_id=message.id,
                          name=message.name, element_id=exc.element_id, error=message.last_error)

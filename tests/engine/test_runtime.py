@@ -27,3 +27,17 @@ def test_multi_instance_children_started_elsewhere_are_merged_back():
     final = runtime().load(state)
     assert final.is_completed()
     assert ProcessRuntime.end_event(final) == "counted"
+
+
+def test_stored_states_name_a_plain_bpmn_workflow():
+    """Readable by a release that does not know LanesWorkflow (a rolling deploy, a rollback)."""
+    import json
+
+    from runner.engine.serialization import dump_state
+    from runner.engine.timers import LanesWorkflow
+    from runner.engine import parse_deployment
+    from tests.security.bpmn import user_task_process
+    parsed = parse_deployment({"p.bpmn": user_task_process("p")})
+    process = parsed.processes["p"]
+    workflow = LanesWorkflow(process.spec, process.subprocess_specs)
+    assert json.loads(dump_state(workflow))["typename"] == "BpmnWorkflow"
