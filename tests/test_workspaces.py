@@ -186,8 +186,17 @@ def test_deploy_refuses_a_draft_started_before_a_newer_version_was_deployed(clie
     assert len(client.get("/api/v1/process-definitions?processKey=claim_routing").get_json()) == 2, "nothing deployed"
     assert client.get("/api/v1/workspaces/claim_routing", headers=ANALYST).get_json()["hasDrafts"] is True, "drafts kept"
 
+    # rebasing onto a version other than the latest (the one reviewed is not the newest any more) is refused
+    [v1] = [d["id"] for d in client.get("/api/v1/deployments").get_json()
+            if any(p["processKey"] == "claim_routing" and p["version"] == 1 for p in d["processDefinitions"])]
+    stale = client.post("/api/v1/workspaces/claim_routing/drafts/rebase", headers=ANALYST, json={"onto": v1})
+    assert stale.status_code == 409 and "Nothing was rebased" in stale.get_json()["detail"]
+    assert client.post("/api/v1/workspaces/claim_routing/drafts/rebase", headers=ANALYST,
+                       json={"onto": "latest"}).status_code == 422
+
     # having reviewed version 2, the analyst keeps the drafts on top of it, and deploys
-    rebased = client.post("/api/v1/workspaces/claim_routing/drafts/rebase", headers=ANALYST)
+    rebased = client.post("/api/v1/workspaces/claim_routing/drafts/rebase", headers=ANALYST,
+                          json={"onto": workspace["deploymentId"]})
     assert rebased.status_code == 200 and rebased.get_json()["deployedAfterDraft"] == []
     published = client.post("/api/v1/workspaces/claim_routing/deploy", headers=ANALYST)
     assert published.status_code == 201, published.get_json()

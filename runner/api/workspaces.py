@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Response, jsonify, request
 
-from ..services import decisions, workspaces
+from ..services import Invalid, decisions, workspaces
 from . import api, openapi
 from .bodies import json_body
 from .identity import current_principal
@@ -57,7 +57,10 @@ def discard_workspace_drafts(name: str):
 
 @api.post("/workspaces/<name>/drafts/rebase")
 def rebase_workspace_drafts(name: str):
-    workspaces.rebase_drafts(name, current_principal())
+    onto = json_body(required=False).get("onto")
+    if onto is not None and (isinstance(onto, bool) or not isinstance(onto, int)):
+        raise Invalid("onto must be the id of the deployment you reviewed", errors={"onto": "A deployment id"})
+    workspaces.rebase_drafts(name, current_principal(), onto=onto)
     return jsonify(_current(name))
 
 
@@ -142,7 +145,11 @@ openapi.PATHS.update({
     "/workspaces/{name}/drafts/rebase": {"post": {
         "summary": "Keep the drafts on top of the latest deployed version (after reviewing it)",
         "operationId": "rebaseDrafts", "tags": ["workspaces"], "parameters": [_NAME],
-        "responses": {**openapi._ok("The workspace", openapi._ref("Workspace")), **_ANALYST}}},
+        "requestBody": openapi._json_request({"type": "object", "properties": {
+            "onto": {"type": "integer", "description": "the deployment you reviewed (deployedAfterDraft's "
+                     "deploymentId): 409 if another was deployed since"}}}, required=False),
+        "responses": {**openapi._ok("The workspace", openapi._ref("Workspace")), **_ANALYST,
+                      **openapi._problems(409, 422)}}},
     "/workspaces/{name}/validate": {"post": {
         "summary": "Run deploy-time validation on the workspace", "operationId": "validateWorkspace",
         "tags": ["workspaces"], "parameters": [_NAME],

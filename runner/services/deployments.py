@@ -48,6 +48,11 @@ def _check_limits(files: dict[str, bytes]) -> None:
 @transactional
 def deploy(files: dict[str, bytes], name: str, actor: Principal) -> DeployResult:
     """Deploy a set of files (analysts and admins); identical content returns the existing deployment."""
+    return deploy_in_transaction(files, name, actor)
+
+
+def deploy_in_transaction(files: dict[str, bytes], name: str, actor: Principal) -> DeployResult:
+    """deploy(), inside the caller's transaction (a workspace deploys and clears its drafts in one)."""
     if not actor.is_analyst:
         raise Forbidden("only analysts and admins may deploy")
     _check_limits(files)

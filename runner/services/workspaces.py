@@ -263,12 +263,16 @@ def discard_drafts(workspace: str, actor: Principal) -> int:
 
 
 @transactional
-def rebase_drafts(workspace: str, actor: Principal) -> int:
-    """Keep the drafts on top of the latest deployed version (after reviewing what it changed)."""
+def rebase_drafts(workspace: str, actor: Principal, onto: int | None = None) -> int:
+    """Keep the drafts on top of the latest deployed version (after reviewing what it changed).
+    `onto`: the deployment the analyst reviewed; refused (409) if another was deployed since."""
     _analyst(actor)
     group = _find(workspace)
     if group is None:
         raise NotFound(f"workspace '{workspace}' was never deployed: its drafts have nothing to be rebased on")
+    if onto is not None and onto != group.latest_deployment_id:
+        raise Conflict(f"another version of {group.name} was deployed after the one you reviewed (deployment "
+                       f"{onto}); reload the workspace and review it. Nothing was rebased.")
     rebased = db.session.execute(update(DraftFile).where(DraftFile.workspace.in_(_draft_names(workspace, group)))
                                  .values(base_deployment_id=group.latest_deployment_id)).rowcount
     audit.record("draft.rebased", actor, workspace=group.name, files=rebased,
@@ -317,7 +321,7 @@ def deploy_workspace(workspace: str, actor: Principal) -> deployments.DeployResu
     base = ws.base_deployment_id if has_drafts else (ws.deployment.id if ws.deployment is not None else None)
     contents = {f.filename: f.content for f in ws.files}
     try:
-        result = deployments.deploy.__wrapped__(contents, name=ws.name, actor=actor)   # inside this transaction
+        result = deployments.deploy_in_transaction(contents, name=ws.name, actor=actor)
     except IntegrityError:
         raise Conflict("another version of these processes was deployed at the same moment; reload the "
                        "workspace and review it") from None

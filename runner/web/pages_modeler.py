@@ -180,7 +180,7 @@ def _back_to(workspace: str, target: str):
 def modeler_rebase(workspace: str):
     principal = current_principal()
     try:
-        workspaces.rebase_drafts(workspace, principal)
+        workspaces.rebase_drafts(workspace, principal, onto=request.form.get("onto", type=int))
         ws = workspaces.get_workspace(workspace, principal)
     except ServiceError as exc:
         flash(exc.detail, "error")
