@@ -11,6 +11,8 @@ without the requests exception chained, whose request object carries the headers
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
@@ -115,8 +117,16 @@ class HttpAdapter(Adapter):
 
 
 def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
+    """Retry-After in seconds: a number of seconds, or an HTTP date (RFC 9110)."""
+    value = response.headers.get("Retry-After", "").strip()
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())

@@ -44,6 +44,16 @@ def test_slow_answer_is_transient(remote):
     assert_no_token(caught.value)
 
 
+def test_retry_after_as_an_http_date_is_read_as_seconds_from_now(remote):
+    from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime
+    later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=120), usegmt=True)
+    remote.answer(503, {"message": "maintenance"}, headers={"Retry-After": later})
+    with pytest.raises(TransientError) as caught:
+        claims(remote).call("submit_appeal", APPEAL, "key-date")
+    assert 110 < caught.value.retry_after <= 120
+
+
 def test_503_is_transient_with_retry_after(remote):
     remote.answer(503, {"message": f"maintenance, token {TOKEN} ok"}, headers={"Retry-After": "30"})
     with pytest.raises(TransientError, match="HTTP 503: maintenance") as caught:
