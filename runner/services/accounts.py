@@ -129,9 +129,7 @@ def principal_for_token(raw: str) -> Principal | None:
     if not rows or not hmac.compare_digest(rows[0].token_hash, digest):
         return None
     token = rows[0]
-    if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= utcnow()):
-        return None
-    if not token.active:
+    if token_state(token) != "active" or not token.active:
         return None
     return _principal(token.username, token.password_hash, ((r.kind, r.value) for r in rows if r.kind is not None),
                       "token", token_id=token.id, token_roles=token.roles, token_sites=token.sites)
@@ -303,8 +301,9 @@ def list_tokens(username: str | None = None) -> list[ApiToken]:
     return list(db.session.scalars(query))
 
 
-def token_state(token: ApiToken, now: datetime | None = None) -> str:
-    """active, revoked or expired (what a listing shows; principal_for_token applies the same rules)."""
+def token_state(token, now: datetime | None = None) -> str:
+    """active, revoked or expired: what a listing shows and what principal_for_token accepts (`token` may
+    be any row with revoked_at and expires_at)."""
     if token.revoked_at is not None:
         return "revoked"
     if token.expires_at is not None and token.expires_at <= (now or utcnow()):

@@ -161,6 +161,7 @@ def _move_one(instance_id: str, plan, source_id: int, target_id: int, actor: Pri
         return move
     before_version = instance.definition.version
     instance.definition = db.session.get(ProcessDefinition, target_id)
+    instance.definition_id = target_id  # now, not at flush: the rows derived in this save name the new version
     # waits and jobs are re-derived under the new version's element ids and message names
     db.session.query(MessageSubscription).filter(MessageSubscription.instance_id == instance.id).delete()
     save_workflow(instance, plan.target, workflow, actor)

@@ -137,13 +137,13 @@ def save_workflow(instance: ProcessInstance, runtime: ProcessRuntime, workflow, 
     if fresh:
         db.session.add(instance)
         db.session.flush()  # one INSERT with the state; the task, job and subscription rows refer to it
-    sync_stage(instance, now, fresh)
+    sync_stage(instance, now)
     _sync_tasks(instance, runtime, workflow, now, fresh)
     jobs.sync_jobs(instance, runtime, workflow, now, fresh)
     messages.sync_subscriptions(instance, runtime, workflow, now, fresh)  # last: may deliver a kept message and save again
 
 
-def sync_stage(instance: ProcessInstance, now, fresh: bool = False) -> None:
+def sync_stage(instance: ProcessInstance, now) -> None:
     """Keep the instance's canonical-stage intervals (stage_intervals) in step with its `status` variable.
 
     The stage is `status` while it is a non-empty string and the instance has not ended. It is compared
@@ -154,16 +154,14 @@ def sync_stage(instance: ProcessInstance, now, fresh: bool = False) -> None:
     stage = status[:MAX_STAGE] if isinstance(status, str) and status else None
     if stage == instance.stage:
         return
-    if instance.stage is not None and not fresh:
+    if instance.stage is not None:  # (never for a new instance: it has no stage yet)
         db.session.execute(update(StageInterval)
                            .where(StageInterval.instance_id == instance.id, StageInterval.left_at.is_(None))
                            .values(left_at=now))
     if stage is not None:
-        # the version it runs now (a migration assigns `definition`, whose id reaches the column at flush)
-        definition = instance.__dict__.get("definition")
         db.session.add(StageInterval(instance_id=instance.id, process_key=instance.process_key,
-                                     definition_id=definition.id if definition is not None else instance.definition_id,
-                                     site=instance.site, stage=stage, entered_at=now))
+                                     definition_id=instance.definition_id, site=instance.site, stage=stage,
+                                     entered_at=now))
     instance.stage = stage
 
 
