@@ -37,8 +37,6 @@ def database_url() -> str:
 def settings(overrides: dict | None = None) -> dict:
     config = {
         "SQLALCHEMY_DATABASE_URI": database_url(),
-        # a pooled connection is checked before use: after a database restart, servers and workers reconnect
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "MAX_CONTENT_LENGTH": int(os.environ.get("LANES_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)),
         "SECRET_KEY": secret_key(),
         "JSON_SORT_KEYS": False,
@@ -50,4 +48,12 @@ def settings(overrides: dict | None = None) -> dict:
         "WTF_CSRF_TIME_LIMIT": 12 * 3600,
     }
     config.update(overrides or {})
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(config["SQLALCHEMY_DATABASE_URI"]))
     return config
+
+
+def engine_options(url: str) -> dict:
+    """A server database's pooled connections are checked before use, so that after a database restart
+    servers and workers reconnect; an SQLite file has no server to lose, and the check would cost a
+    round trip per request."""
+    return {} if url.startswith("sqlite") else {"pool_pre_ping": True}

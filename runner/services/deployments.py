@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from ..engine import (DeploymentInvalid, ParsedDeployment, ProcessRuntime, file_kind, parse_deployment,
                       referenced_forms)
@@ -141,13 +141,16 @@ class LatestVersion:
     content_hash: str
 
 
+# built once: building the statement cost twice as much as running it (the start path runs it every time)
+_LATEST_VERSION = (select(ProcessDefinition.id, ProcessDefinition.process_key, ProcessDefinition.version,
+                          ProcessDefinition.deployment_id, Deployment.content_hash)
+                   .join(Deployment, Deployment.id == ProcessDefinition.deployment_id)
+                   .where(ProcessDefinition.process_key == bindparam("process_key"))
+                   .order_by(ProcessDefinition.version.desc()).limit(1))
+
+
 def latest_version(process_key: str) -> LatestVersion:
-    row = db.session.execute(
-        select(ProcessDefinition.id, ProcessDefinition.process_key, ProcessDefinition.version,
-               ProcessDefinition.deployment_id, Deployment.content_hash)
-        .join(Deployment, Deployment.id == ProcessDefinition.deployment_id)
-        .where(ProcessDefinition.process_key == process_key)
-        .order_by(ProcessDefinition.version.desc()).limit(1)).first()
+    row = db.session.execute(_LATEST_VERSION, {"process_key": process_key}).first()
     if row is None:
         raise NotFound(f"no process '{process_key}' is deployed")
     return LatestVersion(*row)
