@@ -26,7 +26,7 @@ def main(names: list[str]) -> int:
     if unknown:
         print(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(MODULES)}", file=sys.stderr)
         return 2
-    results: dict = {}  # figures later modules reuse (bare_spiff compares with straight_through's REST time)
+    results: dict = {}  # for figures a later module would reuse
     began = time.perf_counter()
     for name in names or list(MODULES):
         MODULES[name].run(results)
