@@ -20,7 +20,7 @@ from ..models.stages import MAX_STAGE
 from . import audit, deployments, jobs, messages
 from .accounts import Principal
 from .errors import Conflict, Forbidden, Invalid, NotFound, ProcessFailure
-from .transaction import transactional
+from .transaction import keep_loaded, transactional
 
 SITE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 MAX_VARIABLES_BYTES = 256 * 1024      # what one request may pass in
@@ -95,6 +95,7 @@ def start_instance(process_key: str, site: str, variables: dict | None, actor: P
         db.session.flush()
     except IntegrityError:
         raise Conflict("a request with this Idempotency-Key is being processed; retry shortly") from None
+    keep_loaded(instance)  # the caller shows it: no SELECT of the row just inserted
     return instance, True
 
 
