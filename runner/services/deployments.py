@@ -121,12 +121,21 @@ def list_definitions(process_key: str | None = None) -> list[ProcessDefinition]:
 
 
 def latest_definition(process_key: str) -> ProcessDefinition:
-    definition = db.session.scalar(select(ProcessDefinition)
-                                   .where(ProcessDefinition.process_key == process_key)
-                                   .order_by(ProcessDefinition.version.desc()).limit(1))
-    if definition is None:
+    found = latest_definitions(process_key)
+    if not found:
         raise NotFound(f"no process '{process_key}' is deployed")
-    return definition
+    return found[0]
+
+
+def latest_definitions(process_key: str | None = None) -> list[ProcessDefinition]:
+    """The latest version of every deployed process (or of `process_key` only), by process key."""
+    latest = (select(ProcessDefinition.process_key, func.max(ProcessDefinition.version).label("version"))
+              .group_by(ProcessDefinition.process_key).subquery())
+    query = select(ProcessDefinition).join(latest, (ProcessDefinition.process_key == latest.c.process_key)
+                                           & (ProcessDefinition.version == latest.c.version))
+    if process_key is not None:
+        query = query.where(ProcessDefinition.process_key == process_key)
+    return list(db.session.scalars(query.order_by(ProcessDefinition.process_key)))
 
 
 @dataclass(frozen=True)

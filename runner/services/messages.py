@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ..engine import ProcessError
@@ -259,18 +259,8 @@ def _mark_delivered(message, outcome, instance, element_ids, now) -> None:
     message.instance, message.element_ids, message.delivered_at = instance, list(element_ids), now
 
 
-def _latest_definitions(process_key: str | None) -> list[ProcessDefinition]:
-    latest = (select(ProcessDefinition.process_key, func.max(ProcessDefinition.version).label("version"))
-              .group_by(ProcessDefinition.process_key).subquery())
-    query = select(ProcessDefinition).join(latest, (ProcessDefinition.process_key == latest.c.process_key)
-                                           & (ProcessDefinition.version == latest.c.version))
-    if process_key is not None:
-        query = query.where(ProcessDefinition.process_key == process_key)
-    return list(db.session.scalars(query.order_by(ProcessDefinition.process_key)))
-
-
 def _start_definition(message: InboundMessage) -> ProcessDefinition | None:
-    found = [d for d in _latest_definitions(message.process_key)
+    found = [d for d in deployments.latest_definitions(message.process_key)
              if message.name in engine_messages.start_messages(deployments.runtime_for(d).process)]
     if len(found) > 1:
         raise Conflict(f"message '{message.name}' starts {len(found)} processes "
@@ -449,7 +439,7 @@ def admin_messages(actor: Principal, states=ADMIN_DEFAULT_STATES, name: str | No
             if target is not None:
                 marks[key] = marked_for(db.session.get(ProcessDefinition, target.definition_id))
             else:
-                marks[key] = frozenset().union(*(marked_for(d) for d in _latest_definitions(message.process_key)))
+                marks[key] = frozenset().union(*(marked_for(d) for d in deployments.latest_definitions(message.process_key)))
         return marks[key]
 
     return [MessageView(message=m, state=state_of(m, now), variables=mask_variables(m.variables or {}, marked(m)),
