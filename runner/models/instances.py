@@ -44,8 +44,9 @@ class ProcessInstance(db.Model):
 class HumanTask(db.Model):
     __tablename__ = "human_tasks"
     __table_args__ = (
-        # task lists: open tasks at a site in due order (nulls last), read in index order (migration 0007)
-        Index("ix_human_tasks_worklist", "state", "site", text("(due_at IS NULL)"), "due_at", "created_at"),
+        # task lists: open tasks at a site in due order (nulls last), read in index order (migration 0007),
+        # the id last: a total order, and the ids without reading the rows (migration 0011)
+        Index("ix_human_tasks_worklist", "state", "site", text("(due_at IS NULL)"), "due_at", "created_at", "id"),
         Index("ix_human_tasks_completed", "state", "completed_at"),  # metrics (migration 0006)
     )
 
@@ -63,7 +64,7 @@ class HumanTask(db.Model):
     due_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]
-    completed_by: Mapped[str | None] = mapped_column(String(120))
+    completed_by: Mapped[str | None] = mapped_column(String(120), index=True)  # task lists (migration 0011)
     # the task's own variables (migration 0009): what its data holds apart from the instance's variables,
     # e.g. a multi-instance child's element variable; {} when none, None for rows older than 0009
     local_variables: Mapped[dict | None] = mapped_column(JSON)
@@ -86,7 +87,8 @@ class TaskCandidate(db.Model):
     """One candidate group or user of a human task: indexed, so task lists filter in SQL."""
 
     __tablename__ = "task_candidates"
-    __table_args__ = (Index("ix_task_candidates_kind_value", "kind", "value"),)
+    # the task ids offered to a user or group from the index alone (task_id: migration 0011)
+    __table_args__ = (Index("ix_task_candidates_kind_value", "kind", "value", "task_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[str] = mapped_column(ForeignKey("human_tasks.id"), index=True)
