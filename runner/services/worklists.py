@@ -18,7 +18,7 @@ from sqlalchemy import and_, func, or_, select
 
 from ..models import HumanTask, TaskCandidate, db, utcnow
 from .accounts import Principal
-from .tasks import _mine
+from .tasks import WORKLIST_ORDER, _mine
 
 MY, GROUP = "mine", "group"
 SLA_STATES = ("overdue", "due-today", "on-track")
@@ -75,7 +75,7 @@ def work_list(which: str, actor: Principal, process_key: str | None = None, site
         end_of_today = datetime.combine(now.date(), datetime.max.time())
         query = query.where(HumanTask.due_at >= now)
         query = query.where(HumanTask.due_at <= end_of_today if sla == "due-today" else HumanTask.due_at > end_of_today)
-    query = query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at).limit(limit)
+    query = query.order_by(*WORKLIST_ORDER).limit(limit)
     return [WorkItem(task, sla_state(task.due_at, now)) for task in db.session.scalars(query)]
 
 
