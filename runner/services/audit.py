@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
+from sqlalchemy.orm import Session
 
 from ..models import AuditEvent, db, utcnow
 
@@ -50,19 +51,38 @@ def mask_secrets(value):
 
 
 _INSERT = insert(AuditEvent.__table__)
+_PENDING = "lanes.audit_rows"  # Session.info key: this transaction's rows not written yet
 
 
-def record(action: str, actor, *, instance_id=None, task_id=None, deployment_id=None, **details) -> int:
-    """Write an audit row in the current transaction and return its id; `actor` is a Principal or a name
-    (only the name is kept).
+def record(action: str, actor, *, instance_id=None, task_id=None, deployment_id=None, **details) -> None:
+    """Add an audit row to the current transaction; `actor` is a Principal or a name (only the name is kept).
 
-    The row is inserted at once, in call order (history() orders by id), with a plain INSERT: a row that
-    is never changed needs none of the ORM's change tracking, whose unit of work cost more than the
-    INSERT itself (profiled on the start path, bench/bare_spiff.py)."""
-    result = db.session.connection().execute(_INSERT, {
+    Rows are written in call order (history() orders by id) with one plain INSERT for all of a transaction's
+    rows, at its next flush or query, or at its commit, whichever comes first: a row that is never changed
+    needs none of the ORM's change tracking, whose unit of work cost more than the INSERT itself (profiled on
+    the start path, bench/bare_spiff.py); and on SQLite, whose writers queue for one lock, a transaction
+    that takes it only when it stores its results holds it for less of its time."""
+    db.session.connection()  # the transaction begun, so that its end (rolled back or closed) lets go of the rows
+    db.session.info.setdefault(_PENDING, []).append({
         "at": utcnow(), "action": action, "actor": getattr(actor, "username", actor), "instance_id": instance_id,
         "task_id": task_id, "deployment_id": deployment_id, "details": mask_secrets(details)})
-    return result.inserted_primary_key[0]
+
+
+def _write_pending(session: Session) -> None:
+    rows = session.info.pop(_PENDING, None)
+    if rows:
+        session.connection().execute(_INSERT, rows)
+
+
+def _forget_pending(session: Session, transaction) -> None:
+    if transaction.parent is None:  # the transaction ended (committed: nothing is left; rolled back or closed)
+        session.info.pop(_PENDING, None)
+
+
+event.listen(Session, "before_flush", lambda session, *_: _write_pending(session))
+event.listen(Session, "before_commit", _write_pending)
+event.listen(Session, "do_orm_execute", lambda execute_state: _write_pending(execute_state.session))
+event.listen(Session, "after_transaction_end", _forget_pending)
 
 
 def history(instance_id: str) -> list[AuditEvent]:
