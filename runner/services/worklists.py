@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 
 from ..models import HumanTask, TaskCandidate, db, utcnow
 from .accounts import Principal
-from .tasks import WORKLIST_ORDER, _mine
+from .tasks import WORKLIST_ORDER, _mine, _offers
 
 MY, GROUP = "mine", "group"
 SLA_STATES = ("overdue", "due-today", "on-track")
@@ -54,9 +54,7 @@ def _list_query(which: str, actor: Principal):
     query = query.where(HumanTask.assignee.is_(None))
     if actor.is_admin:
         return query
-    offered = select(TaskCandidate.task_id).where(or_(
-        and_(TaskCandidate.kind == "group", TaskCandidate.value.in_(sorted(actor.groups))),
-        and_(TaskCandidate.kind == "user", TaskCandidate.value == actor.username)))
+    offered = select(TaskCandidate.task_id).where(or_(*_offers(actor)))
     return query.where(HumanTask.id.in_(offered))
 
 
