@@ -14,6 +14,8 @@ import os
 import time
 
 import pytest
+from flask import has_app_context
+from flask.testing import FlaskClient
 
 from runner.app import create_app
 from runner.models import db, upgrade_database
@@ -89,10 +91,25 @@ def database_url(request, tmp_path) -> str:
     yield url
 
 
+class RequestContextClient(FlaskClient):
+    """A test client whose every request runs in an app context (and database session) of its own, as
+    each request of a running server does. Flask lets a request join an app context that is already
+    pushed, so a request sent inside `with app.app_context():` would share the test's session with the
+    requests before it, and an object one of them read could answer a later one from the session's
+    identity map instead of the database (a stale read that depends on when the garbage collector ran)."""
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            raise RuntimeError("a test request was sent inside an app context: it would share that "
+                               "context's database session; send it outside `with app.app_context()`")
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(database_url, tmp_path, monkeypatch):
     monkeypatch.setenv("LANES_INSTANCE_DIR", str(tmp_path / "instance"))
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
+    app.test_client_class = RequestContextClient
     yield app
     with app.app_context():
         db.session.remove()

@@ -53,8 +53,9 @@ def wait_for(predicate, timeout=10.0):
 
 @pytest.fixture
 def engine(app):
+    """The app's database engine; no app context stays pushed (requests get their own session)."""
     with app.app_context():
-        yield db.engine
+        return db.engine
 
 
 @pytest.fixture

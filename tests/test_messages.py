@@ -235,9 +235,9 @@ def test_concurrent_duplicates_and_races_lose_nothing_and_do_nothing_twice(app, 
     complete_only_task(client, started["id"])
 
     def sender(_):
-        with app.test_client() as own:
-            return send(own, "pay-INV-40", "payment_received", headers=bearer("admin"), businessKey="INV-40",
-                        variables={"amount_paid": 100})
+        own = app.test_client()  # a client of its own per thread (not `with`: that keeps its context pushed)
+        return send(own, "pay-INV-40", "payment_received", headers=bearer("admin"), businessKey="INV-40",
+                    variables={"amount_paid": 100})
 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(sender, range(8)))
@@ -249,14 +249,14 @@ def test_concurrent_duplicates_and_races_lose_nothing_and_do_nothing_twice(app, 
     racing = [start_invoice(client, f"INV-{n}") for n in range(41, 47)]
 
     def complete_task(instance_id):
-        with app.test_client() as own:
-            own.environ_base["HTTP_AUTHORIZATION"] = bearer("admin")["Authorization"]
-            return complete_only_task(own, instance_id)
+        own = app.test_client()
+        own.environ_base["HTTP_AUTHORIZATION"] = bearer("admin")["Authorization"]
+        return complete_only_task(own, instance_id)
 
     def pay(business_key):
-        with app.test_client() as own:
-            return send(own, f"pay-{business_key}", "payment_received", headers=bearer("admin"),
-                        businessKey=business_key, variables={"amount_paid": 100})
+        own = app.test_client()
+        return send(own, f"pay-{business_key}", "payment_received", headers=bearer("admin"),
+                    businessKey=business_key, variables={"amount_paid": 100})
 
     with ThreadPoolExecutor(12) as pool:
         futures = [pool.submit(complete_task, i["id"]) for i in racing]

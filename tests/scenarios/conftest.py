@@ -45,8 +45,9 @@ def site_staff(app, test_users):
 
 @pytest.fixture
 def engine(app):
+    """The app's database engine; no app context stays pushed (requests get their own session)."""
     with app.app_context():
-        yield db.engine
+        return db.engine
 
 
 @pytest.fixture
