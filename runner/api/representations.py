@@ -20,7 +20,7 @@ def deployment_json(dep, definitions=None) -> dict:
 
 
 def instance_json(inst, tasks=None) -> dict:
-    body = {"id": inst.id, "processKey": inst.process_key, "version": inst.definition.version,
+    body = {"id": inst.id, "processKey": inst.process_key, "version": inst.version,
             "definitionId": inst.definition_id, "businessKey": inst.business_key, "site": inst.site,
             "state": inst.state, "endEvent": inst.end_event, "currentActivities": inst.activities or [],
             "variables": inst.variables, "startedAt": _time(inst.started_at), "startedBy": inst.started_by,

@@ -40,6 +40,19 @@ class ProcessInstance(db.Model):
 
     __mapper_args__ = {"version_id_col": lock_version}
 
+    def knows_version(self, version: int) -> None:
+        """Remember the number of the version this instance runs (its starter just read it), so that
+        showing it (`version`) costs no SELECT of its definition."""
+        self._known_version = (self.definition_id, version)
+
+    @property
+    def version(self) -> int:
+        """The number of the process version this instance runs."""
+        known = self.__dict__.get("_known_version")
+        if known is not None and known[0] == self.definition_id:
+            return known[1]
+        return self.definition.version
+
 
 class HumanTask(db.Model):
     __tablename__ = "human_tasks"

@@ -105,6 +105,7 @@ def new_instance(definition: ProcessDefinition | deployments.LatestVersion, *, s
     it has no row until save_workflow stores it with its first state."""
     instance = ProcessInstance(id=new_id(), definition_id=definition.id, process_key=definition.process_key,
                                business_key=business_key, site=site, started_by=actor.username, state="running")
+    instance.knows_version(definition.version)
     audit.record("instance.started", actor, instance_id=instance.id, process_key=definition.process_key,
                  version=definition.version, site=site, business_key=business_key, **started_details)
     return instance
