@@ -159,7 +159,9 @@ _LATEST_VERSION = (select(ProcessDefinition.id, ProcessDefinition.process_key, P
 
 
 def latest_version(process_key: str) -> LatestVersion:
-    row = db.session.execute(_LATEST_VERSION, {"process_key": process_key}).first()
+    # on the transaction's connection, not through the ORM session (a third of the cost): a deployment
+    # commits its versions in a transaction of its own, so no new version waits unflushed in this session
+    row = db.session.connection().execute(_LATEST_VERSION, {"process_key": process_key}).first()
     if row is None:
         raise NotFound(f"no process '{process_key}' is deployed")
     return LatestVersion(*row)
