@@ -13,7 +13,7 @@ install: $(STAMP) $(VENDOR) chromium
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,bench]"
 	touch $(STAMP)
 
 # The web pages' browser bundles (bpmn-js, form-js) from the committed package-lock.json, copied from

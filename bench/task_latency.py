@@ -38,7 +38,7 @@ def _check(status: int, body: dict) -> None:
         raise RuntimeError(f"complete failed: {status} {body}")
 
 
-def _payload(i: int) -> dict:
+def payload(i: int) -> dict:
     return {"variables": {"decision": "done", "note": f"item {i}"}}
 
 
@@ -49,7 +49,7 @@ def in_process(n: int) -> tuple[list[float], list[float]]:
         latencies, cpu = [], []
         for i, task_id in enumerate(open_tasks(env, n + 10)):
             began, began_cpu = time.perf_counter(), time.process_time()
-            response = client.post(f"/api/v1/tasks/{task_id}/complete", json=_payload(i), headers=env.headers)
+            response = client.post(f"/api/v1/tasks/{task_id}/complete", json=payload(i), headers=env.headers)
             elapsed, elapsed_cpu = time.perf_counter() - began, time.process_time() - began_cpu
             _check(response.status_code, response.get_json())
             if i >= 10:  # the first few warm caches
@@ -66,7 +66,7 @@ def over_http(n: int) -> list[float]:
             latencies = []
             for i, task_id in enumerate(task_ids):
                 began = time.perf_counter()
-                status, body = client.request("POST", f"/api/v1/tasks/{task_id}/complete", _payload(i))
+                status, body = client.request("POST", f"/api/v1/tasks/{task_id}/complete", payload(i))
                 elapsed = time.perf_counter() - began
                 _check(status, body)
                 if i >= 10:
