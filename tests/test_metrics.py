@@ -245,6 +245,10 @@ def test_metrics_need_credentials(anonymous, crafted):
     ({"from": "2024-13-01"}, "from"), ({"to": "yesterday"}, "to"), ({"version": "abc"}, "version"),
     ({"version": "0"}, "version"), ({"from": "2024-03-10", "to": "2024-03-01"}, "from"),
     ({"from": "2022-01-01", "to": "2024-03-01"}, "from"), ({"processKey": "a\x01b"}, "processKey"),
+    # digits that are not 0-9 ("²".isdigit() is true), and days at the calendar's edges, whose window
+    # (or its UTC day, or its default start a month earlier) falls outside it
+    ({"version": "\u00b2"}, "version"), ({"to": "9999-12-31"}, "to"), ({"to": "0001-01-05"}, "to"),
+    ({"to": "9999-12-31T23:00:00-05:00"}, "to"), ({"from": "0001-01-01T00:00:00+01:00", "to": "2024-01-01"}, "from"),
 ])
 def test_bad_filters_answer_422_problem(client, crafted, params, field):
     for path in ("summary", "queue-aging", "cycle-times", "sla", "incidents", "throughput", "breakdown"):

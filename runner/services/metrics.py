@@ -53,6 +53,7 @@ JOB_FINISHED = ("job.completed", "job.bpmn-error", "timer.fired")
 RETRY_SCHEDULED = "job.retry-scheduled"
 PERCENTILES = (("medianSeconds", 0.5), ("p90Seconds", 0.9))
 _TEXT = re.compile(r"^[^\x00-\x1f]{1,200}$")
+_VERSION = re.compile(r"[0-9]{1,10}")
 
 
 # --- what is asked: filters and the date window ------------------------------------------------
@@ -85,17 +86,27 @@ class MetricsQuery:
                 "from": self.first_day.isoformat(), "to": self.last_day.isoformat()}
 
 
+# the days a window may start and end on: far enough inside the calendar that the window's edges and its
+# default start (a month before `to`) can be computed
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9999, 12, 30)
+
+
 def _day(value: str, name: str) -> date:
-    """An ISO date, or the UTC day of an ISO date-time."""
+    """An ISO date, or the UTC day of an ISO date-time, between FIRST_DAY and LAST_DAY."""
     try:
         if len(value) == 10:
-            return date.fromisoformat(value)
-        moment = datetime.fromisoformat(value)
-    except ValueError:
+            day = date.fromisoformat(value)
+        else:
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(timezone.utc)
+            day = moment.date()
+    except (ValueError, OverflowError):  # OverflowError: a date-time whose UTC day is outside the calendar
         raise Invalid(f"{name} must be an ISO date such as 2024-05-31", errors={name: "Must be an ISO date (YYYY-MM-DD)"})
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
-    return moment.date()
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise Invalid(f"{name} must be a day from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}",
+                      errors={name: f"Must be from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}"})
+    return day
 
 
 def parse_query(args: Mapping[str, Any], today: date | None = None) -> MetricsQuery:
@@ -111,7 +122,7 @@ def parse_query(args: Mapping[str, Any], today: date | None = None) -> MetricsQu
     process_key, site, raw_version = text("processKey"), text("site"), text("version")
     version = None
     if raw_version is not None:
-        if not raw_version.isdigit() or not 0 < int(raw_version) < 2**31:
+        if not _VERSION.fullmatch(raw_version) or not 0 < int(raw_version) < 2**31:  # not isdigit(): "²"
             raise Invalid("version must be a positive whole number", errors={"version": "Must be a positive integer"})
         version = int(raw_version)
     today = today or utcnow().date()
