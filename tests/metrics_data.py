@@ -135,10 +135,11 @@ def add_crafted_stages(now: datetime) -> None:
     stay("i4", "approved", t(4, 1), t(8, 12))
     stay("i5", "submitted", t(5), t(5, 6))       # refund v1 SOUTH: 6 h
     stay("i6", "submitted", t(6), t(7))          # refund v2 NORTH: 1 day
-    # not in the window: left before it, at its exclusive end; terminated while in a stage (stays open)
+    # not in the window: left before it, at its exclusive end; not a stage's time: ended by the termination
+    # of the instance (which closes its stay at its ended_at)
     stay("i7", "submitted", t(19, month=2), t(20, month=2))
     stay("i8", "submitted", t(9), t(11))
-    stay("i9", "submitted", t(4))
+    stay("i9", "submitted", t(4), t(5))
     # in a stage now: running i10 for 3 days, running i11 for 2, suspended i12 for 9
     stay("i10", "submitted", now - timedelta(days=3))
     stay("i11", "received", now - timedelta(days=2))

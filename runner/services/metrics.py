@@ -263,7 +263,13 @@ _TASK_STEP = [HumanTask.process_key, ProcessDefinition.version, HumanTask.site, 
 
 STAGE_KEYS = ("processKey", "version", "site", "stage")
 _STAGE = [StageInterval.process_key, ProcessDefinition.version, StageInterval.site, StageInterval.stage]
-IN_STAGE_STATES = ("running", "suspended")  # a terminated instance's last interval stays open, and is left out
+IN_STAGE_STATES = ("running", "suspended")  # the instances in a stage now
+# a stay that the instance's termination ended (terminate closes it at the instance's ended_at): not a
+# time the stage took, so left out of its durations, as terminated instances are of cycle times
+_CUT_SHORT_BY_TERMINATION = (select(ProcessInstance.id)
+                             .where(ProcessInstance.id == StageInterval.instance_id,
+                                    ProcessInstance.state == "terminated",
+                                    ProcessInstance.ended_at == StageInterval.left_at).exists())
 
 
 def _sorted(rows: list[dict], keys: tuple[str, ...] = STEP_KEYS) -> list[dict]:
@@ -307,12 +313,13 @@ def _completed_tasks(q: MetricsQuery):
 
 def canonical_stages(q: MetricsQuery, actor: Principal, now: datetime | None = None) -> list[dict]:
     """Per process, version (the one the instance ran when it entered), site and canonical stage (the
-    `status` variable): the stays that ended in the window (`count`, `medianSeconds`, `p90Seconds` of
-    entered_at -> left_at), and the running or suspended instances in that stage now (`inStageNow`,
+    `status` variable): the stays that ended in the window, other than by a termination (`count`,
+    `medianSeconds`, `p90Seconds` of entered_at -> left_at), and the running or suspended instances in that stage now (`inStageNow`,
     `oldestAgeSeconds` = now - the earliest entered_at of them)."""
     now = now or utcnow()
     ended = _duration_stats(STAGES, q, actor, _STAGE, StageInterval.entered_at, StageInterval.left_at,
-                            [StageInterval.left_at >= q.start, StageInterval.left_at < q.end])
+                            [StageInterval.left_at >= q.start, StageInterval.left_at < q.end,
+                             ~_CUT_SHORT_BY_TERMINATION])
     rows = {key: {**_key_json(STAGE_KEYS, key), **stats, "inStageNow": 0, "oldestAgeSeconds": None}
             for key, stats in ended.items()}
     open_query = (STAGES.select(q, actor, *_STAGE, func.count(), func.min(StageInterval.entered_at))

@@ -90,3 +90,15 @@ def test_a_denial_through_appeal_and_write_off_leaves_one_interval_per_stay(scen
     assert (appeal["count"], appeal["inStageNow"]) == (1, 0)
     assert appeal["medianSeconds"] == pytest.approx(seconds(found[1][1], found[1][2]), abs=MS)
     assert canonical(scenario, bearer("sofia")) == stages
+
+
+def test_a_stay_ended_by_terminating_the_instance_is_not_a_time_the_stage_took(scenario, app):
+    from runner.services import accounts, admin_actions
+    started = denial(scenario, "SOUTH", "CLM-7003", "AETNA", "CO-197", 880, "PA-7003")
+    assert canonical(scenario)[1, "SOUTH", "in_review"]["inStageNow"] == 1
+    with app.app_context():
+        admin_actions.terminate_instance(started["id"], accounts.principal("admin"), reason="duplicate of CLM-7002")
+    found, instance = intervals(app, started["id"])
+    assert [(s, left) for s, _, left, *_ in found] == [("in_review", instance.ended_at)]  # closed by it
+    assert (instance.state, instance.stage) == ("terminated", None)
+    assert canonical(scenario) == {}  # no stay ended otherwise, and no instance is in the stage now
