@@ -320,3 +320,17 @@ def test_a_task_list_over_several_sites_is_one_order_and_pages_through_it(app, c
     assert page("site=WEST&limit=100") == ["WEST-2031-01-01", "WEST-2031-01-03", "WEST-2031-01-04"]
     assert [t["businessKey"] for t in client.get("/api/v1/tasks", headers=bearer("wendy")).get_json()] == [
         "WEST-2031-01-01", "WEST-2031-01-03", "WEST-2031-01-04"]
+
+
+def test_a_due_date_expression_giving_a_date_time_with_an_offset_is_stored_in_utc(app, client):
+    """12:00 at UTC+2 is due at 10:00 UTC, whether the expression gives the ISO text or a datetime of it
+    (stripping the offset instead would move every SLA figure of the task by it)."""
+    from tests.security.bpmn import user_task_process
+    for key, expression in (("due_text", "${due}"), ("due_datetime", "${datetime.fromisoformat(due)}")):
+        assert upload(client, {f"{key}.bpmn": user_task_process(key, candidateGroups="north_finance",
+                                                                dueDate=expression)}).status_code == 201
+        started = client.post("/api/v1/process-instances", json={
+            "processKey": key, "site": "NORTH", "variables": {"due": "2031-03-01T12:00:00+02:00"}})
+        assert started.status_code == 201, started.get_json()
+        [task] = client.get(f"/api/v1/tasks?instanceId={started.get_json()['id']}", headers=ALICE).get_json()
+        assert task["dueAt"] == "2031-03-01T10:00:00Z", key
