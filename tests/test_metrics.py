@@ -290,6 +290,13 @@ def test_breakdown_csv_has_one_row_per_process_version_site_and_step(client, cra
         "open_tasks": "4", "open_lt_1d": "1", "open_1_3d": "1", "open_3_7d": "1", "open_gt_7d": "1",
         "open_overdue": "2", "tasks_completed": "3", "tasks_completed_late": "1", "stage_median_seconds": "7200.0",
         "stage_p90_seconds": "10080.0"}
+    # as the sla and queue-aging reports give them for the step
+    [sla] = [r for r in get(client, "sla", **WINDOW)["rows"] if key(r) == ("refund", 1, "NORTH", "review")]
+    [queue] = [r for r in get(client, "queue-aging", **WINDOW)["rows"] if key(r) == ("refund", 1, "NORTH", "review")]
+    assert (review["tasks_completed_with_due"], review["late_rate"]) == (str(sla["completedWithDue"]), str(sla["lateRate"]))
+    assert sla["lateRate"] == round(1 / sla["completedWithDue"], 4)
+    assert float(review["open_oldest_age_seconds"]) == pytest.approx(queue["oldestAgeSeconds"], abs=60)
+    assert queue["oldestAgeSeconds"] >= 7 * DAY  # the gt7d one
     process = by_key["refund", "1", "NORTH", ""]
     assert (process["instances_completed"], process["cycle_median_seconds"], process["cycle_p90_seconds"]) == \
         ("4", "216000.0", "349920.0")
@@ -340,13 +347,19 @@ def test_prometheus_gauges_from_the_tables(client, crafted):
         pytest.approx(10 * DAY, abs=120)
     assert found["lanes_open_incidents"] == {labels(process_key="claims", site="SOUTH"): 1.0,
                                              labels(process_key="refund", site="NORTH"): 2.0}
-    assert found["lanes_instances"] == {
+    assert found["lanes_instances"] == {  # every state of a process and site with instances, 0 included
         labels(process_key="claims", site="SOUTH", state="running"): 1.0,
+        labels(process_key="claims", site="SOUTH", state="suspended"): 0.0,
+        labels(process_key="claims", site="SOUTH", state="completed"): 0.0,
+        labels(process_key="claims", site="SOUTH", state="terminated"): 0.0,
         labels(process_key="refund", site="NORTH", state="completed"): 7.0,
         labels(process_key="refund", site="NORTH", state="running"): 1.0,
         labels(process_key="refund", site="NORTH", state="suspended"): 1.0,
         labels(process_key="refund", site="NORTH", state="terminated"): 1.0,
+        labels(process_key="refund", site="SOUTH", state="running"): 0.0,
+        labels(process_key="refund", site="SOUTH", state="suspended"): 0.0,
         labels(process_key="refund", site="SOUTH", state="completed"): 1.0,
+        labels(process_key="refund", site="SOUTH", state="terminated"): 0.0,
     }
     assert found["lanes_jobs_due"] == {labels(kind="service"): 1.0, labels(kind="timer"): 0.0}
     assert found["lanes_jobs_failed"] == {labels(kind="service"): 1.0, labels(kind="timer"): 0.0}

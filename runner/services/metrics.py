@@ -474,9 +474,9 @@ BREAKDOWN_COLUMNS = (
     ("process_key", "processKey"), ("version", "version"), ("site", "site"), ("step", "elementId"),
     ("step_name", "name"),
     ("open_tasks", "open"), ("open_lt_1d", "lt1d"), ("open_1_3d", "1to3d"), ("open_3_7d", "3to7d"),
-    ("open_gt_7d", "gt7d"), ("open_overdue", "overdue"),
+    ("open_gt_7d", "gt7d"), ("open_overdue", "overdue"), ("open_oldest_age_seconds", "oldestAgeSeconds"),
     ("tasks_completed", "completed"), ("tasks_completed_with_due", "completedWithDue"),
-    ("tasks_completed_late", "completedLate"), ("stage_median_seconds", "stageMedianSeconds"),
+    ("tasks_completed_late", "completedLate"), ("late_rate", "lateRate"), ("stage_median_seconds", "stageMedianSeconds"),
     ("stage_p90_seconds", "stageP90Seconds"),
     ("jobs_finished", "jobsFinished"), ("retries_scheduled", "retriesScheduled"),
     ("incidents_opened", "incidentsOpened"), ("open_incidents", "openIncidents"),
@@ -498,10 +498,11 @@ def breakdown(q: MetricsQuery, actor: Principal, now: datetime | None = None, bu
 
     for item in r.queue["rows"]:
         found = row(item)
-        found.update({"name": item["name"], "open": item["open"], "overdue": item["overdue"], **item["buckets"]})
+        found.update({"name": item["name"], "open": item["open"], "overdue": item["overdue"],
+                      "oldestAgeSeconds": item["oldestAgeSeconds"], **item["buckets"]})
     for item in r.sla["rows"]:
         found = row(item)
-        found.update({k: item[k] for k in ("completed", "completedWithDue", "completedLate")})
+        found.update({k: item[k] for k in ("completed", "completedWithDue", "completedLate", "lateRate")})
         found["name"] = found["name"] or item["name"]
     for item in r.cycles["stages"]:
         found = row(item)
@@ -574,9 +575,13 @@ def gauges(now: datetime | None = None) -> Gauges:
     open_incidents = [(key or "", site or "", count) for key, site, count in db.session.execute(
         select(Incident.process_key, Incident.site, func.count()).where(Incident.state == "open")
         .group_by(Incident.process_key, Incident.site))]
-    instances = [tuple(r) for r in db.session.execute(
+    counted = {(key, site, state): count for key, site, state, count in db.session.execute(
         select(ProcessInstance.process_key, ProcessInstance.site, ProcessInstance.state, func.count())
-        .group_by(ProcessInstance.state, ProcessInstance.process_key, ProcessInstance.site))]
+        .group_by(ProcessInstance.state, ProcessInstance.process_key, ProcessInstance.site))}
+    # every state of each process and site that has instances, 0 included: a series that vanishes when its
+    # count drops to 0 would leave an alert on it without data instead of false
+    instances = [(key, site, state, counted.get((key, site, state), 0))
+                 for key, site in {(key, site) for key, site, _ in counted} for state in INSTANCE_STATES]
     due = (Job.state == "ready") & (Job.due_at <= now)
     jobs = [(kind, int(due_now), int(failed), (now - oldest).total_seconds() if oldest else 0.0)
             for kind, due_now, failed, oldest in db.session.execute(
