@@ -359,6 +359,23 @@ def test_a_new_version_takes_over_the_start_schedule(client, app):
     assert len(schedules) == 1 and schedules[0][1] == "R/PT86400S"
 
 
+def test_a_start_timer_whose_start_fails_opens_an_incident_of_its_process_and_site(client, worker):
+    bpmn = (FIXTURES / "nightly_reconciliation.bpmn").read_text().replace("reconciled = True", "reconciled = 1 / 0")
+    assert upload(client, {"nightly_reconciliation.bpmn": bpmn.encode()}).status_code == 201
+
+    def incidents():
+        worker.drain()
+        return client.get("/api/v1/incidents").get_json()
+    [incident] = wait_for(incidents)
+    assert (incident["processKey"], incident["site"], incident["instanceId"], incident["elementId"]) == (
+        "nightly_reconciliation", "NORTH", None, "every_cycle")
+    assert "timer start of nightly_reconciliation failed" in incident["message"]
+    # so the metrics count it for its process and site
+    [row] = client.get("/api/v1/metrics/incidents", query_string={"processKey": "nightly_reconciliation"}
+                       ).get_json()["rows"]
+    assert (row["processKey"], row["site"], row["openIncidents"]) == ("nightly_reconciliation", "NORTH", 1)
+
+
 def test_timer_start_event_needs_a_literal_schedule(client):
     bpmn = (FIXTURES / "nightly_reconciliation.bpmn").read_text().replace("R2/PT0.3S", "every night")
     response = upload(client, {"nightly_reconciliation.bpmn": bpmn.encode()})

@@ -319,18 +319,31 @@ def _failed(job_id: int, worker_id: str, error: str, retryable: bool, not_before
 
 def _open_incident(job: Job, message: str, kind: str, actor: str) -> str:
     """Park the job and open an incident; the caller's transaction commits both."""
-    instance = job_instance(job)
+    process_key, site = _incident_owner(job)
     job.state = "failed"
     job.last_error = message[:MAX_ERROR_CHARS]
     job.locked_by = job.locked_until = None
     incident = Incident(instance_id=job.instance_id, job_id=job.id, element_id=job.element_id,
-                        process_key=instance.process_key if instance else None,
-                        site=instance.site if instance else None, kind=kind, message=job.last_error)
+                        process_key=process_key, site=site, kind=kind, message=job.last_error)
     db.session.add(incident)
     db.session.flush()
     audit.record("incident.opened", actor, instance_id=job.instance_id, element_id=job.element_id,
                  incident_id=incident.id, kind=kind, message=job.last_error)
     return "incident"
+
+
+def _incident_owner(job: Job) -> tuple[str | None, str | None]:
+    """The process and site an incident of `job` counts for: its instance's, or for a start timer's job
+    (no instance) the process it starts and the site its timer starts it at."""
+    if job.instance_id is not None:
+        instance = job_instance(job)
+        return (instance.process_key, instance.site) if instance is not None else (None, None)
+    definition = db.session.get(ProcessDefinition, job.definition_id) if job.definition_id is not None else None
+    if definition is None:
+        return None, None
+    process = deployments.parsed_deployment(definition.deployment).processes.get(definition.process_key)
+    timer = process.start_timer if process is not None else None
+    return definition.process_key, timer.site if timer is not None else None
 
 
 @transactional

@@ -14,12 +14,14 @@
   };
   var BUCKET_COLORS = {lt1d: COLORS.green, '1to3d': COLORS.amber, '3to7d': COLORS.orange, gt7d: COLORS.red};
 
-  function stepLabel(row) {
-    return row.processKey + ' v' + row.version + ' · ' + row.site + ' · ' + (row.name || row.elementId);
+  // "refund v2 · NORTH"; the parts a row has none of are left out (a start timer's incident has no version)
+  function processLabel(row) {
+    var version = row.version === null || row.version === undefined ? '' : ' v' + row.version;
+    return [(row.processKey || '(no process)') + version, row.site].filter(Boolean).join(' · ');
   }
 
-  function processLabel(row) {
-    return row.processKey + ' v' + row.version + ' · ' + row.site;
+  function stepLabel(row) {
+    return [processLabel(row), row.name || row.elementId].filter(Boolean).join(' · ');
   }
 
   function hours(seconds) {
