@@ -61,6 +61,9 @@ class HumanTask(db.Model):
         # the id last: a total order, and the ids without reading the rows (migration 0011)
         Index("ix_human_tasks_worklist", "state", "site", text("(due_at IS NULL)"), "due_at", "created_at", "id"),
         Index("ix_human_tasks_completed", "state", "completed_at"),  # metrics (migration 0006)
+        # a user's open tasks at their sites ("my tasks"); the unclaimed ones are not in it (migration 0012)
+        Index("ix_human_tasks_assigned", "assignee", "state", "site", sqlite_where=text("assignee IS NOT NULL"),
+              postgresql_where=text("assignee IS NOT NULL")),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -72,7 +75,7 @@ class HumanTask(db.Model):
     business_key: Mapped[str | None] = mapped_column(String(200))
     site: Mapped[str] = mapped_column(String(40))
     state: Mapped[str] = mapped_column(String(20), default="open")  # open | completed | cancelled
-    assignee: Mapped[str | None] = mapped_column(String(120), index=True)
+    assignee: Mapped[str | None] = mapped_column(String(120))
     form_ref: Mapped[str | None] = mapped_column(String(200))
     due_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
