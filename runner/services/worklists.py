@@ -14,15 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import false, func, or_, select
+from sqlalchemy.orm import selectinload
 
-from ..models import HumanTask, TaskCandidate, db, utcnow
+from ..models import HumanTask, ProcessDefinition, TaskCandidate, db, utcnow
 from .accounts import Principal
-from .tasks import WORKLIST_ORDER, _mine, _offers
+from .tasks import WORKLIST_ORDER, _offers
 
 MY, GROUP = "mine", "group"
 SLA_STATES = ("overdue", "due-today", "on-track")
-MAX_ROWS = 500
+PAGE_ROWS = 100  # a page of a work list
+COUNT_CAP = 500  # the navigation counts a list's tasks up to this many, then says "500+"
 
 
 @dataclass
@@ -43,24 +45,29 @@ def sla_state(due_at: datetime | None, now: datetime | None = None) -> str | Non
 
 
 def _list_query(which: str, actor: Principal):
+    """The list's tasks: open, and for MY assigned to the user, for GROUP unclaimed and offered to them
+    (tasks._offers); a staff member's at their sites only. That is tasks._mine() with the part of it the
+    list already requires left out: no per-task lookup of the candidates, which every query here would
+    otherwise make for each task it reads."""
     query = select(HumanTask).where(HumanTask.state == "open")
-    visible = _mine(actor)
-    if visible is not None:
-        query = query.where(visible)
+    if which not in (MY, GROUP):
+        raise ValueError(f"unknown work list {which!r}")
+    if not actor.is_admin:
+        if not actor.sites:
+            return query.where(false())
+        query = query.where(HumanTask.site.in_(sorted(actor.sites)))
     if which == MY:
         return query.where(HumanTask.assignee == actor.username)
-    if which != GROUP:
-        raise ValueError(f"unknown work list {which!r}")
     query = query.where(HumanTask.assignee.is_(None))
     if actor.is_admin:
         return query
-    offered = select(TaskCandidate.task_id).where(or_(*_offers(actor)))
-    return query.where(HumanTask.id.in_(offered))
+    return query.where(HumanTask.id.in_(select(TaskCandidate.task_id).where(or_(*_offers(actor)))))
 
 
 def work_list(which: str, actor: Principal, process_key: str | None = None, site: str | None = None,
-              sla: str | None = None, limit: int = MAX_ROWS) -> list[WorkItem]:
-    """`which` is MY or GROUP; the earliest due first, tasks without a due date last."""
+              sla: str | None = None, limit: int = PAGE_ROWS, offset: int = 0) -> list[WorkItem]:
+    """`which` is MY or GROUP; the earliest due first, tasks without a due date last (WORKLIST_ORDER,
+    a total order: pages by `offset` hold each task once)."""
     query = _list_query(which, actor)
     if process_key:
         query = query.where(HumanTask.process_key == process_key)
@@ -73,22 +80,31 @@ def work_list(which: str, actor: Principal, process_key: str | None = None, site
         end_of_today = datetime.combine(now.date(), datetime.max.time())
         query = query.where(HumanTask.due_at >= now)
         query = query.where(HumanTask.due_at <= end_of_today if sla == "due-today" else HumanTask.due_at > end_of_today)
-    query = query.order_by(*WORKLIST_ORDER).limit(limit)
+    # the candidates of the whole list in one query (the page shows whom each task is offered to)
+    query = (query.order_by(*WORKLIST_ORDER).limit(limit).offset(offset)
+             .options(selectinload(HumanTask.candidates)))
     return [WorkItem(task, sla_state(task.due_at, now)) for task in db.session.scalars(query)]
 
 
-def list_facets(which: str, actor: Principal) -> dict[str, list[str]]:
-    """The process keys and sites present in a work list (for its filter menus)."""
-    visible = _list_query(which, actor).subquery()
-    processes = db.session.scalars(select(visible.c.process_key).distinct().order_by(visible.c.process_key))
-    sites = db.session.scalars(select(visible.c.site).distinct().order_by(visible.c.site))
+def list_facets(actor: Principal) -> dict[str, list[str]]:
+    """The choices of the work lists' filter menus: the deployed processes, and the user's sites (an admin's:
+    the sites with open tasks). Not only the values the list holds now: finding those read every task in
+    it (118 ms at 100,000 open tasks, on every page), and a choice the list has no task of shows it empty."""
+    processes = db.session.scalars(select(ProcessDefinition.process_key).distinct()
+                                   .order_by(ProcessDefinition.process_key))
+    if not actor.is_admin:
+        return {"processes": list(processes), "sites": sorted(actor.sites)}
+    sites = db.session.scalars(select(HumanTask.site).where(HumanTask.state == "open").distinct()
+                               .order_by(HumanTask.site))
     return {"processes": list(processes), "sites": list(sites)}
 
 
-def counts(actor: Principal) -> dict[str, int]:
-    """How many tasks each list holds (for the navigation)."""
+def counts(actor: Principal) -> dict[str, int | str]:
+    """How many tasks each list holds (for the navigation, on every page), up to COUNT_CAP, then
+    "500+": an exact count would read every task offered to the user's groups each time."""
     result = {}
     for which in (MY, GROUP):
-        inner = _list_query(which, actor).subquery()
-        result[which] = db.session.scalar(select(func.count()).select_from(inner)) or 0
+        capped = _list_query(which, actor).with_only_columns(HumanTask.id).limit(COUNT_CAP + 1).subquery()
+        found = db.session.scalar(select(func.count()).select_from(capped)) or 0
+        result[which] = f"{COUNT_CAP}+" if found > COUNT_CAP else found
     return result

@@ -19,16 +19,21 @@ from .pages_common import query_filters
 LIST_FILTERS = ("process", "site", "sla")
 LIST_TITLES = {worklists.MY: "My tasks", worklists.GROUP: "Group tasks"}
 MAX_FORM_BYTES = 256 * 1024
+MAX_PAGE = 10_000
 
 
 def _work_list(which: str):
     principal = current_principal()
     filters = query_filters(request.args, *LIST_FILTERS)
+    page = min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)  # not a number: the first page
+    size = worklists.PAGE_ROWS
     items = worklists.work_list(which, principal, process_key=filters.get("process"), site=filters.get("site"),
-                                sla=filters.get("sla") if filters.get("sla") in worklists.SLA_STATES else None)
-    return render_template("tasks/list.html", which=which, title=LIST_TITLES[which], items=items,
-                           filters=filters, facets=worklists.list_facets(which, principal),
-                           sla_states=worklists.SLA_STATES)
+                                sla=filters.get("sla") if filters.get("sla") in worklists.SLA_STATES else None,
+                                limit=size + 1, offset=(page - 1) * size)  # one more: is there a next page?
+    return render_template("tasks/list.html", which=which, title=LIST_TITLES[which], items=items[:size],
+                           filters=filters, facets=worklists.list_facets(principal),
+                           sla_states=worklists.SLA_STATES, page=page, first_row=(page - 1) * size + 1,
+                           more=len(items) > size)
 
 
 @web.get("/tasks")

@@ -5,7 +5,9 @@ import re
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import event
 
+from runner.models import db
 from runner.services import instances, tasks
 from runner.services.tasks import TaskFilter
 
@@ -161,3 +163,45 @@ def test_another_sites_task_page_does_not_exist_for_staff(live, page, refunds):
     assert "PA-S1" not in page.content()
     response = page.goto("/admin/incidents")
     assert response.status == 403
+
+
+def test_group_tasks_come_a_hundred_to_a_page_each_task_once(live, page, refunds):
+    from runner.services import deployments
+    from tests.security.bpmn import user_task_process
+
+    def setup():
+        deployments.deploy({"pager.bpmn": user_task_process("pager", candidateGroups="pager_group")},
+                           name="pager", actor=SETUP)
+        for index in range(105):
+            instances.start_instance("pager", "NORTH", {}, actor=SETUP, business_key=f"PG-{index:03d}")
+    live.call(setup)
+    add_user(live, "paula", "paula-pw", sites=["NORTH"], groups=["pager_group"])
+    log_in(page, "paula", "paula-pw")
+    seen = []
+    engine = live.call(lambda: db.engine)
+    listen = lambda *args: seen.append(args[2])  # noqa: E731  (before_cursor_execute: the statement)
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        page.goto("/tasks/group?process=pager")
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    # a page of 100 tasks in a few statements: the candidates of all of them in one, not one per row
+    assert len([s for s in seen if "FROM task_candidates" in s and "IN (" in s]) <= 3 and len(seen) < 20, seen
+    first = business_keys(page)
+    assert len(first) == 100
+    expect(page.locator("#page-rows")).to_have_text("Tasks 1 to 100")
+    expect(page.locator("#page-previous")).to_have_count(0)
+    expect(page.locator(".lanes-nav .count").nth(1)).to_have_text("105")
+    page.click("#page-next")
+    expect(page).to_have_url(re.compile(r"/tasks/group\?.*page=2"))
+    assert "process=pager" in page.url  # the filters go along
+    second = business_keys(page)
+    expect(page.locator("#page-rows")).to_have_text("Tasks 101 to 105")
+    expect(page.locator("#page-next")).to_have_count(0)
+    assert sorted(first + second) == [f"PG-{index:03d}" for index in range(105)]  # each once
+    page.click("#page-previous")
+    assert business_keys(page) == first
+    page.goto("/tasks/group?page=9")  # past the end
+    expect(page.locator("#task-list-empty")).to_contain_text("No tasks on this page")
+    page.goto("/tasks/group?page=abc")  # not a number: the first page
+    assert business_keys(page) == first
