@@ -22,6 +22,7 @@ SEED = 20240909
 SITES = ("NORTH", "SOUTH", "EAST", "WEST", "CLINIC-12")
 BENCH_USER = "bench"
 BENCH_GROUP = "bench_reviewers"
+BENCH_PASSWORD = "bench-password"
 
 
 def scaled(full: int, quick: int) -> int:
@@ -80,13 +81,25 @@ class BenchEnv:
     def _user_and_token(self, groups) -> str:
         from runner.services import accounts
         accounts.create_user(BENCH_USER, actor=self.system(), roles=("staff",), sites=("NORTH", "SOUTH"),
-                             groups=groups)
+                             groups=groups, password=BENCH_PASSWORD)
         _, raw = accounts.create_token(BENCH_USER, "bench", actor=self.system())
         return raw
 
     def deploy(self, *names: str) -> None:
         from runner.services import deployments
         deployments.deploy(diagram_files(*names), name="bench", actor=self.system())
+
+    def signed_in_client(self):
+        """A test client signed in to the web pages as `bench`, through the login form as a browser is."""
+        import re
+        client = self.app.test_client()
+        form = client.get("/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        response = client.post("/login", data={"username": BENCH_USER, "password": BENCH_PASSWORD,
+                                               "csrf_token": token})
+        if response.status_code != 302:
+            raise RuntimeError(f"sign-in failed: {response.status_code}")
+        return client
 
     def principal(self):
         from runner.services import accounts

@@ -5,8 +5,10 @@ task_candidates) with SQL for speed: 100,000 running instances with one open tas
 over ten sites (NORTH has a fifth of them) and four candidate groups per site, due dates within a
 month either way (a tenth have none). The caller is a staff member at NORTH and SOUTH in the groups
 north_billing and north_finance (the API filters what they may see in the same query).
-Timed through the Flask test client: the filtered list (?site=NORTH&candidateGroup=north_billing)
-and the unfiltered one (their whole inbox, what the task page opens with).
+Timed through the Flask test client: the API's filtered list (?site=NORTH&candidateGroup=north_billing)
+and unfiltered one (their whole inbox), and the staff pages signed in as the same user: "Group tasks"
+(its first page of 100, the filter menus, the navigation's counts) and "My tasks" (nothing claimed).
+Every answer is checked: a full page, at the right sites and groups.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ SITES = ["NORTH", "NORTH", "SOUTH", "EAST", "WEST", "CLINIC-01", "CLINIC-02", "C
 GROUPS = ("billing", "finance", "intake", "controllers")
 USER_GROUPS = ("north_billing", "north_finance")
 BATCH = 5000
+PAGE = 100  # the API's default page
 
 
 def group_of(site: str, kind: str) -> str:
@@ -65,33 +68,63 @@ def populate(env: BenchEnv, n: int) -> None:
             db.session.commit()
 
 
-def timed_gets(env: BenchEnv, path: str, repeats: int) -> tuple[list[float], list[float], int]:
-    """Wall-clock and CPU seconds (this process: the request's own work) of each GET, and the rows."""
-    client = env.app.test_client()
+def timed_gets(env: BenchEnv, path: str, repeats: int, client=None, check=None) -> tuple[list[float], list[float], int]:
+    """Wall-clock and CPU seconds (this process: the request's own work) of each GET, and the rows of the
+    last; `check(response)` gives the rows and raises if the answer is not what it should be."""
+    client = client or env.app.test_client()
     latencies, cpu, count = [], [], 0
     for i in range(repeats + 5):
         began, began_cpu = time.perf_counter(), time.process_time()
         response = client.get(path, headers=env.headers)
         elapsed, elapsed_cpu = time.perf_counter() - began, time.process_time() - began_cpu
         if response.status_code != 200:
-            raise RuntimeError(f"GET {path}: {response.status_code} {response.get_json()}")
-        count = len(response.get_json())
+            raise RuntimeError(f"GET {path}: {response.status_code} {response.get_data(as_text=True)[:300]}")
+        count = check(response)
         if i >= 5:
             latencies.append(elapsed)
             cpu.append(elapsed_cpu)
     return latencies, cpu, count
 
 
+def _api_rows(site: str | None = None, group: str | None = None):
+    """A full page (PAGE rows) of the API's list, at `site` and offered to `group` when given."""
+    def check(response) -> int:
+        rows = response.get_json()
+        wrong = [r["id"] for r in rows if (site and r["site"] != site) or (group and group not in r["candidateGroups"])
+                 or r["site"] not in ("NORTH", "SOUTH")]
+        if len(rows) != PAGE or wrong:
+            raise RuntimeError(f"the list gave {len(rows)} rows (expected {PAGE}), {len(wrong)} of them wrong")
+        return len(rows)
+    return check
+
+
+def _page_rows(expected: int):
+    """A work-list page with `expected` task rows."""
+    def check(response) -> int:
+        rows = response.get_data(as_text=True).count("<tr data-task-id=")
+        if rows != expected:
+            raise RuntimeError(f"the page shows {rows} tasks (expected {expected})")
+        return rows
+    return check
+
+
 def run(results: dict) -> None:
+    from runner.services.worklists import PAGE_ROWS
+
     n = scaled(100_000, 20_000)
     repeats = scaled(100, 50)
     with BenchEnv("task-list", DIAGRAMS, user_groups=USER_GROUPS) as env:
         began = time.perf_counter()
         populate(env, n)
         setup = time.perf_counter() - began
-        for figure, path in (("task_list_site_group", "/api/v1/tasks?site=NORTH&candidateGroup=north_billing"),
-                             ("task_list_inbox", "/api/v1/tasks")):
-            latencies, cpu, count = timed_gets(env, path, repeats)
+        web = env.signed_in_client()
+        for figure, path, client, check in (
+                ("task_list_site_group", "/api/v1/tasks?site=NORTH&candidateGroup=north_billing", None,
+                 _api_rows("NORTH", "north_billing")),
+                ("task_list_inbox", "/api/v1/tasks", None, _api_rows()),
+                ("task_page_group", "/tasks/group", web, _page_rows(PAGE_ROWS)),  # what staff open
+                ("task_page_mine", "/tasks", web, _page_rows(0))):  # nothing claimed: its count, facets, nav
+            latencies, cpu, count = timed_gets(env, path, repeats, client, check)
             report(figure, p50_ms=percentile(latencies, 50) * 1000, p99_ms=percentile(latencies, 99) * 1000,
                    cpu_p50_ms=percentile(cpu, 50) * 1000, open_instances=n, rows=count, setup_s=setup,
                    target=f"p50<={TARGET_P50_MS}ms")
