@@ -42,7 +42,7 @@ def _start_rest(env: BenchEnv, n: int):
     def run(work):
         for body in work:
             response = client.post("/api/v1/process-instances", json=body, headers=env.headers)
-            if response.status_code != 201:
+            if response.status_code != 201 or response.get_json()["state"] != "completed":
                 raise RuntimeError(f"start failed: {response.status_code} {response.get_json()}")
     run(bodies(WARM, "warm"))
     return lambda: run(bodies(n, "profiled"))
