@@ -68,3 +68,11 @@ def test_a_start_answers_without_reading_back_the_instance_it_stored(app, client
     assert len([s for s in seen if "FROM process_definitions" in s]) == 1
     stored = client.get(f"/api/v1/process-instances/{body['id']}").get_json()
     assert {key: stored[key] for key in body} == body  # what the 201 said is what was stored
+
+
+def test_the_metrics_summary_reads_the_open_tasks_once(app, client):
+    """Queue aging and the SLA's open part count the same open tasks: one pass over them serves both."""
+    response, seen = executed(app, lambda: client.get("/api/v1/metrics/summary"))
+    assert response.status_code == 200, response.get_json()
+    open_passes = [s for s in seen if "FROM human_tasks" in s and "human_tasks.due_at < " in s]  # overdue now
+    assert len(open_passes) == 1, open_passes
