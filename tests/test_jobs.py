@@ -330,12 +330,14 @@ def test_bad_service_task_configuration_is_a_deploy_error(client, change, elemen
     assert any(p["element_id"] == element and words in p["message"] for p in problems), problems
 
 
-def test_bad_timer_is_a_deploy_error(client):
-    bpmn = (FIXTURES / "wait_then_post.bpmn").read_text().replace("<bpmn:timeDuration>PT1S", "<bpmn:timeDuration>soon")
+@pytest.mark.parametrize("duration", ["soon", "P99999999999D"])  # the second: more than a timedelta holds
+def test_bad_timer_is_a_deploy_error(client, duration):
+    bpmn = (FIXTURES / "wait_then_post.bpmn").read_text().replace("<bpmn:timeDuration>PT1S",
+                                                                   f"<bpmn:timeDuration>{duration}")
     response = upload(client, {"wait_then_post.bpmn": bpmn.encode()})
     assert response.status_code == 422
     [problem] = response.get_json()["problems"]
-    assert problem["element_id"] == "cool_off" and "soon" in problem["message"]
+    assert problem["element_id"] == "cool_off" and duration in problem["message"]
 
 
 def test_timer_start_event_starts_one_instance_per_cycle(client, running_worker):

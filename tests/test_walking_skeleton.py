@@ -334,3 +334,22 @@ def test_a_due_date_expression_giving_a_date_time_with_an_offset_is_stored_in_ut
         assert started.status_code == 201, started.get_json()
         [task] = client.get(f"/api/v1/tasks?instanceId={started.get_json()['id']}", headers=ALICE).get_json()
         assert task["dueAt"] == "2031-03-01T10:00:00Z", key
+
+
+@pytest.mark.parametrize("due", ["P999999999D", "P9999999999D", "0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00"])
+def test_a_due_date_outside_the_calendar_is_a_deploy_error(client, due):
+    from tests.security.bpmn import user_task_process
+    response = upload(client, {"far.bpmn": user_task_process("far", candidateGroups="north_finance", dueDate=due)})
+    assert response.status_code == 422, response.get_json()
+    [problem] = response.get_json()["problems"]
+    assert problem["element_id"] == "review" and due in problem["message"]
+
+
+def test_a_due_date_expression_outside_the_calendar_stops_the_start_with_a_process_error(client):
+    from tests.security.bpmn import user_task_process
+    assert upload(client, {"far.bpmn": user_task_process("far", candidateGroups="north_finance",
+                                                         dueDate="${due}")}).status_code == 201
+    response = client.post("/api/v1/process-instances", json={
+        "processKey": "far", "site": "NORTH", "variables": {"due": "P999999999D"}})
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["elementId"] == "review"

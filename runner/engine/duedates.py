@@ -15,7 +15,10 @@ def parse_duration(text: str) -> timedelta | None:
     if not match or text.strip() in ("P", "PT") or text.strip().endswith("T"):
         return None
     parts = {k: float(v) for k, v in match.groupdict().items() if v}
-    return timedelta(**parts)
+    try:
+        return timedelta(**parts)
+    except OverflowError:  # more than timedelta holds (about 2.7 million years): not a duration we can wait
+        return None
 
 
 def resolve_due_date(value, now: datetime) -> datetime:
@@ -39,6 +42,6 @@ def _naive_utc(moment: datetime) -> datetime:
 def check_due_date(text: str) -> str | None:
     try:
         resolve_due_date(text, datetime(2000, 1, 1))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a date that falls outside the calendar in UTC
         return "expected an ISO 8601 duration such as P2D or a date/time such as 2026-12-01T17:00"
     return None

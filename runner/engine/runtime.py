@@ -269,7 +269,7 @@ class ProcessRuntime:
             return None
         try:
             return resolve_due_date(value, now)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ProcessError(f"camunda:dueDate gave '{value}', which is not a duration or date",
                                config.element_id) from None
 
