@@ -10,6 +10,7 @@ Sampling adds its own cost to every Python frame, so read the shares, not the mi
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from .common import BenchEnv
@@ -68,7 +69,7 @@ TARGETS = {"start-service": (DIAGRAMS, _start_service), "start-rest": (DIAGRAMS,
 def main(args: list[str]) -> int:
     from pyinstrument import Profiler
 
-    if not args or args[0] not in TARGETS or len(args) > 2 or (len(args) == 2 and not args[1].isdigit()):
+    if not args or args[0] not in TARGETS or len(args) > 2 or (len(args) == 2 and not re.fullmatch("[0-9]{1,7}", args[1])):
         print(f"usage: python -m bench.profile {{{' | '.join(TARGETS)}}} [n]", file=sys.stderr)
         return 2
     diagrams, prepare = TARGETS[args[0]]
