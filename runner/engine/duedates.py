@@ -24,15 +24,15 @@ def parse_duration(text: str) -> timedelta | None:
 def resolve_due_date(value, now: datetime) -> datetime:
     """Turn a duration, ISO string or datetime into a naive UTC datetime; ValueError if it is none."""
     if isinstance(value, datetime):
-        return _naive_utc(value)
+        return naive_utc(value)
     text = str(value).strip()
     duration = parse_duration(text)
     if duration is not None:
         return now + duration
-    return _naive_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    return naive_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
 
 
-def _naive_utc(moment: datetime) -> datetime:
+def naive_utc(moment: datetime) -> datetime:
     """A naive datetime is UTC already; an aware one is converted to UTC (not just stripped of its zone)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         return moment.replace(tzinfo=None)

@@ -9,13 +9,13 @@ remaining repetition, e.g. `R2/PT1H`, or `R/PT1H` for endless.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from lxml import etree
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from .camunda import BPMN_NS, CAMUNDA_NS
-from .duedates import parse_duration, resolve_due_date
+from .duedates import naive_utc, parse_duration, resolve_due_date
 
 DEFAULT_SITE = "ENTERPRISE"
 
@@ -55,10 +55,6 @@ def check_start_timer(timer: StartTimer) -> str | None:
     return None
 
 
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
-
-
 def _cycle(text: str, now: datetime) -> tuple[int, datetime, timedelta]:
     parts = text.upper().split("/")
     count = int(parts[0][1:]) if parts[0][1:] else -1
@@ -68,7 +64,7 @@ def _cycle(text: str, now: datetime) -> tuple[int, datetime, timedelta]:
             raise ValueError(f"'{parts[1]}' is not an ISO 8601 duration")
         return count, now + interval, interval
     cycles, start, interval = TimerEventDefinition.parse_iso_recurring_interval(text)
-    return count, _naive_utc(start), interval
+    return count, naive_utc(start), interval
 
 
 def first_due(timer: StartTimer, now: datetime) -> tuple[datetime, str | None]:
