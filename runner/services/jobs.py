@@ -341,9 +341,13 @@ def _incident_owner(job: Job) -> tuple[str | None, str | None]:
     definition = db.session.get(ProcessDefinition, job.definition_id) if job.definition_id is not None else None
     if definition is None:
         return None, None
-    process = deployments.parsed_deployment(definition.deployment).processes.get(definition.process_key)
-    timer = process.start_timer if process is not None else None
+    timer = _start_timer(definition)
     return definition.process_key, timer.site if timer is not None else None
+
+
+def _start_timer(definition: ProcessDefinition):
+    """The timer start event of a version's process (None if it has none)."""
+    return deployments.parsed_deployment(definition.deployment).processes[definition.process_key].start_timer
 
 
 @transactional
@@ -377,7 +381,7 @@ def schedule_start_timers(definitions, parsed, now: datetime | None = None) -> N
 def _fire_start_timer(job: Job, worker_id: str) -> str:
     """Start one instance (idempotent per firing), then move the schedule on."""
     job_id, definition = job.id, db.session.get(ProcessDefinition, job.definition_id)
-    timer = deployments.parsed_deployment(definition.deployment).processes[definition.process_key].start_timer
+    timer = _start_timer(definition)
     firing = f"start-timer:{job.id}:{job.due_at.isoformat()}"
     process_key = definition.process_key
     db.session.rollback()
