@@ -44,15 +44,20 @@ def _offers(actor: Principal) -> tuple:
             and_(TaskCandidate.kind == "user", TaskCandidate.value == actor.username))
 
 
-def _mine(actor: Principal):
-    """SQL condition: tasks `actor` may see (None: all of them)."""
+def _at_their_sites(actor: Principal):
+    """SQL condition: tasks at `actor`'s sites (None: an admin's, every site)."""
     if actor.is_admin:
         return None
-    if not actor.sites:
-        return false()
+    return HumanTask.site.in_(sorted(actor.sites)) if actor.sites else false()
+
+
+def _mine(actor: Principal):
+    """SQL condition: tasks `actor` may see (None: all of them)."""
+    sites = _at_their_sites(actor)
+    if sites is None:
+        return None
     offered = exists().where(TaskCandidate.task_id == HumanTask.id, or_(*_offers(actor)))
-    return and_(HumanTask.site.in_(sorted(actor.sites)),
-                or_(HumanTask.assignee == actor.username, HumanTask.completed_by == actor.username, offered))
+    return and_(sites, or_(HumanTask.assignee == actor.username, HumanTask.completed_by == actor.username, offered))
 
 
 def _mine_by_id(actor: Principal):

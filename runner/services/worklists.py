@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import false, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from ..models import HumanTask, ProcessDefinition, TaskCandidate, db, utcnow
 from .accounts import Principal
-from .tasks import WORKLIST_ORDER, _offers
+from .tasks import WORKLIST_ORDER, _at_their_sites, _offers
 
 MY, GROUP = "mine", "group"
 SLA_STATES = ("overdue", "due-today", "on-track")
@@ -52,10 +52,9 @@ def _list_query(which: str, actor: Principal):
     query = select(HumanTask).where(HumanTask.state == "open")
     if which not in (MY, GROUP):
         raise ValueError(f"unknown work list {which!r}")
-    if not actor.is_admin:
-        if not actor.sites:
-            return query.where(false())
-        query = query.where(HumanTask.site.in_(sorted(actor.sites)))
+    sites = _at_their_sites(actor)
+    if sites is not None:
+        query = query.where(sites)
     if which == MY:
         return query.where(HumanTask.assignee == actor.username)
     query = query.where(HumanTask.assignee.is_(None))
