@@ -2,8 +2,8 @@
 
 Runs one benchmark's work under pyinstrument on the bench's fresh SQLite database and prints the call
 tree (SpiffWorkflow, SQLAlchemy and Flask frames folded; BENCH_PROFILE_ALL=1 shows every frame):
-  start-service  instances.start_instance of the straight-through diagram (figure 3's `service`)
-  start-rest     POST /api/v1/process-instances through the test client (figure 1)
+  start-service  instances.start_instance of the straight-through diagram (figure 3's `service`, its own loop)
+  start-rest     POST /api/v1/process-instances through the test client (figure 1's loop)
   complete-rest  POST /api/v1/tasks/{id}/complete of a one-user-task process (figure 2)
 Sampling adds its own cost to every Python frame, so read the shares, not the milliseconds.
 """
@@ -13,8 +13,9 @@ import os
 import re
 import sys
 
+from .bare_spiff import lanes_service_seconds
 from .common import BenchEnv
-from .straight_through import DIAGRAMS, PROCESS, bodies
+from .straight_through import DIAGRAMS, bodies, post_starts
 from .task_latency import DIAGRAMS as TASK_DIAGRAMS
 from .task_latency import open_tasks
 from .task_latency import payload as task_payload
@@ -23,30 +24,14 @@ WARM = 50
 
 
 def _start_service(env: BenchEnv, n: int):
-    from runner.services import instances
-
-    with env.app.app_context():
-        actor = env.principal()
-
-    def run(work):
-        for body in work:
-            with env.app.app_context():
-                instances.start_instance(PROCESS, body["site"], body["variables"], actor=actor,
-                                         business_key=body["businessKey"])
-    run(bodies(WARM, "warm"))
-    return lambda: run(bodies(n, "profiled"))
+    lanes_service_seconds(env, WARM)
+    return lambda: lanes_service_seconds(env, n)
 
 
 def _start_rest(env: BenchEnv, n: int):
     client = env.app.test_client()
-
-    def run(work):
-        for body in work:
-            response = client.post("/api/v1/process-instances", json=body, headers=env.headers)
-            if response.status_code != 201 or response.get_json()["state"] != "completed":
-                raise RuntimeError(f"start failed: {response.status_code} {response.get_json()}")
-    run(bodies(WARM, "warm"))
-    return lambda: run(bodies(n, "profiled"))
+    post_starts(env, client, bodies(WARM, "warm"))
+    return lambda: post_starts(env, client, bodies(n, "profiled"))
 
 
 def _complete_rest(env: BenchEnv, n: int):
