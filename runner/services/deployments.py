@@ -127,6 +127,12 @@ def latest_definition(process_key: str) -> ProcessDefinition:
     return found[0]
 
 
+def process_keys() -> list[str]:
+    """The key of every deployed process, sorted (for filter menus)."""
+    return list(db.session.scalars(select(ProcessDefinition.process_key).distinct()
+                                   .order_by(ProcessDefinition.process_key)))
+
+
 def latest_definitions(process_key: str | None = None) -> list[ProcessDefinition]:
     """The latest version of every deployed process (or of `process_key` only), by process key."""
     latest = (select(ProcessDefinition.process_key, func.max(ProcessDefinition.version).label("version"))

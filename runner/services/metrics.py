@@ -41,6 +41,7 @@ from sqlalchemy import Float, and_, case, cast, extract, func, select, true
 
 from ..models import (AuditEvent, HumanTask, Incident, Job, ProcessDefinition, ProcessInstance, StageInterval, db,
                       utcnow)
+from . import deployments
 from .accounts import Principal
 from .errors import Invalid
 from .process_views import INSTANCE_STATES
@@ -561,8 +562,7 @@ def _csv_safe(value):
 
 def facets(actor: Principal) -> dict[str, list]:
     """The process keys, versions and sites the actor's metrics can be filtered by (for the dashboard)."""
-    processes = list(db.session.scalars(select(ProcessDefinition.process_key).distinct()
-                                        .order_by(ProcessDefinition.process_key)))
+    processes = deployments.process_keys()
     versions = list(db.session.scalars(select(ProcessDefinition.version).distinct().order_by(ProcessDefinition.version)))
     sites = visible_sites(actor)
     if sites is None:
