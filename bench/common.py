@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -91,7 +92,6 @@ class BenchEnv:
 
     def signed_in_client(self):
         """A test client signed in to the web pages as `bench`, through the login form as a browser is."""
-        import re
         client = self.app.test_client()
         form = client.get("/login").get_data(as_text=True)
         token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)

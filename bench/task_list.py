@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 import uuid
 from datetime import timedelta
@@ -111,7 +112,6 @@ def _page_rows(expected: int):
 def _dashboard_open(n: int):
     """The dashboard, its open-tasks tile counting the user's sites' share of the `n` open tasks."""
     def check(response) -> int:
-        import re
         tile = re.search(r'id="tile-open"[^>]*>([0-9,]+)<', response.get_data(as_text=True))
         shown = int(tile.group(1).replace(",", "")) if tile else 0
         if not 0 < shown < n:
