@@ -3,22 +3,12 @@ from __future__ import annotations
 
 from flask import Flask
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from . import config, prometheus
-from .models import db
+from .models import db, sqlite_wal
 
 csrf = CSRFProtect()
-
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
 
 
 def _csrf_failed(exc: CSRFError):
@@ -39,7 +29,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     with app.app_context():
         engine: Engine = db.engine
         if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
+            sqlite_wal.configure(engine, checkpointer=app.config["SQLITE_CHECKPOINTER"])
 
     from .api import api, api_not_found
     from .web import web

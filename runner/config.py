@@ -46,6 +46,8 @@ def settings(overrides: dict | None = None) -> dict:
         "SESSION_COOKIE_SECURE": os.environ.get("LANES_SECURE_COOKIES", "").lower() in ("1", "true", "yes"),
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=12),
         "WTF_CSRF_TIME_LIMIT": 12 * 3600,
+        # WAL checkpoints of an SQLite file in a background thread, not in commits (runner/models/sqlite_wal.py)
+        "SQLITE_CHECKPOINTER": os.environ.get("LANES_SQLITE_CHECKPOINTER", "").lower() not in ("0", "false", "no"),
     }
     config.update(overrides or {})
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(config["SQLALCHEMY_DATABASE_URI"]))
