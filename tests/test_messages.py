@@ -301,6 +301,26 @@ def test_an_event_based_gateway_takes_the_payment_or_the_due_date(app, client):
     assert late.status_code == 202  # nobody waits for it any more: kept, and it will expire
 
 
+
+def test_a_new_instance_that_waits_for_a_kept_message_takes_it_in_its_start(client):
+    """The start's first save stores the new instance and its wait; the wait takes the kept remittance and the
+    instance is saved again in the same transaction, so the start answers, and stores, the completed instance."""
+    deploy(client, "statement_followup.bpmn")
+    kept = send(client, "remit-STMT-9", "remittance_posted", businessKey="STMT-9", variables={"remit_id": "R-1"})
+    assert kept.status_code == 202 and kept.get_json()["state"] == "pending", kept.get_json()
+    started = client.post("/api/v1/process-instances", json={
+        "processKey": "statement_followup", "site": "NORTH", "businessKey": "STMT-9",
+        "variables": {"grace_period": "P30D"}})
+    assert started.status_code == 201, started.get_json()
+    body = started.get_json()
+    assert (body["state"], body["endEvent"], body["variables"]["remit_id"]) == ("completed", "statement_settled", "R-1")
+    stored = instance(client, body["id"])
+    assert (stored["state"], stored["endEvent"], stored["currentActivities"]) == ("completed", "statement_settled", [])
+    assert client.get(f"/api/v1/process-instances/{body['id']}/jobs").get_json() == []  # the due-date timer went
+    delivered = client.get(f"/api/v1/messages/{kept.get_json()['id']}").get_json()
+    assert (delivered["state"], delivered["instanceId"]) == ("delivered", body["id"])
+    assert audit_actions(client, body["id"])[-2:] == ["message.correlated", "instance.completed"]
+
 def wait_until_expired(client, message_id, timeout=5.0):
     deadline = time.monotonic() + timeout
     while client.get(f"/api/v1/messages/{message_id}").get_json()["state"] != "expired":

@@ -73,6 +73,24 @@ def test_status_changes_open_and_close_intervals_and_the_end_closes_the_last(app
     assert found[1][2] == instance.ended_at and found[1][1] < found[1][2]
 
 
+
+def test_an_instance_that_starts_in_a_stage_stores_it_with_its_row(app, client):
+    """The first save of a new instance sets its stage before its one INSERT (the row is not in the session
+    afterwards, so a stage set later would be lost, and the next save would open a second stay)."""
+    assert upload(client, {"task_loop.bpmn": LOOP.read_bytes()}).status_code == 201
+    started = client.post("/api/v1/process-instances", json={
+        "processKey": "task_loop", "site": "NORTH", "variables": {"turns": 2, "status": "received"}})
+    assert started.status_code == 201, started.get_json()
+    instance_id = started.get_json()["id"]
+    [(stage, entered, left)], instance = stays(app, instance_id)
+    assert (stage, left, instance.stage) == ("received", None, "received")
+
+    [task] = client.get(f"/api/v1/tasks?instanceId={instance_id}").get_json()
+    assert client.post(f"/api/v1/tasks/{task['id']}/complete", json={"variables": {"status": "received"}}
+                       ).status_code == 200
+    [(stage, _, left)], instance = stays(app, instance_id)  # the same stage: still the one stay
+    assert (stage, left, instance.stage) == ("received", None, "received")
+
 def test_migration_0010_enters_running_instances_in_their_current_status(app, database_url):
     at = datetime(2024, 5, 1, 9)
     with app.app_context():

@@ -69,10 +69,10 @@ def start_instance(process_key: str, site: str, variables: dict | None, actor: P
     _check_start_input(site, business_key, variables)
     if not actor.sees_site(site):
         raise Forbidden(f"you may not start instances at site {site}")
-    request_hash = _request_hash(process_key, site, business_key, variables)
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 200 and "\x00" not in idempotency_key):
         raise Invalid("Idempotency-Key must be 1 to 200 characters", errors={"Idempotency-Key": "At most 200 characters"})
     if idempotency_key is not None:
+        request_hash = _request_hash(process_key, site, business_key, variables)
         replay = _replayed(idempotency_key, request_hash)
         if replay is not None:
             return replay, False
@@ -128,6 +128,8 @@ def save_workflow(instance: ProcessInstance, runtime: ProcessRuntime, workflow, 
     rows that refer to it, none of which exist yet. `actor` (a Principal or a name) is who
     moved the instance; it is recorded if this save completes it."""
     now = utcnow()
+    if inspect(instance).detached:  # inserted by _insert earlier in this transaction: its changes are flushed
+        db.session.add(instance)
     fresh = _is_new(instance)
     instance.workflow_state = runtime.dump(workflow)
     instance.variables = _json_safe(runtime.variables(workflow))
@@ -137,12 +139,12 @@ def save_workflow(instance: ProcessInstance, runtime: ProcessRuntime, workflow, 
         instance.end_event = runtime.end_event(workflow)
         instance.ended_at = now
         audit.record("instance.completed", actor or "engine", instance_id=instance.id, end_event=instance.end_event)
+    sync_stage(instance, now)  # before a new instance's INSERT, which stores its stage column
     if fresh:  # one INSERT with the state; the task, job and subscription rows refer to it
         if inspect(instance).transient:
             _insert(instance)
         else:
             db.session.flush()  # already in the session: added along with a row that refers to it
-    sync_stage(instance, now)
     _sync_tasks(instance, runtime, workflow, now, fresh)
     jobs.sync_jobs(instance, runtime, workflow, now, fresh)
     messages.sync_subscriptions(instance, runtime, workflow, now, fresh)  # last: may deliver a kept message and save again
@@ -174,8 +176,10 @@ _INSERT = insert(ProcessInstance.__table__)
 
 
 def _insert(instance: ProcessInstance) -> None:
-    """Store a new instance with a plain INSERT of its columns, then hand it to the session as the persistent
-    object of that row (make_transient_to_detached + add: no SQL), so later saves UPDATE it as usual.
+    """Store a new instance with a plain INSERT of its columns, leaving it the detached object of that row
+    (make_transient_to_detached: no SQL). A later save in this transaction adds it to the session, which
+    then UPDATEs it as usual; one that ends with this save (a straight-through start) never costs the
+    session's bookkeeping, nor its expiry and reload at commit.
 
     The ORM's unit of work for this one INSERT cost more than the INSERT itself (profiled on the start
     path, bench/bare_spiff.py). Every column is given a value first, defaults included, so none of them
@@ -189,7 +193,6 @@ def _insert(instance: ProcessInstance) -> None:
     db.session.connection().execute(_INSERT, {column.key: getattr(instance, column.key)
                                               for column in _INSERT.table.columns})
     make_transient_to_detached(instance)
-    db.session.add(instance)
 
 
 def _is_new(instance: ProcessInstance) -> bool:

@@ -42,6 +42,7 @@ def keep_loaded(obj) -> None:
 
 
 def _loaded_columns(objects) -> list[tuple[object, dict]]:
+    objects = [obj for obj in objects if inspect(obj).session_id is not None]  # a detached one does not expire
     if not objects:
         return []
     db.session.flush()  # the values as they will be committed (a version counter moved by this flush included)
