@@ -139,37 +139,48 @@ def save_workflow(instance: ProcessInstance, runtime: ProcessRuntime, workflow, 
         instance.end_event = runtime.end_event(workflow)
         instance.ended_at = now
         audit.record("instance.completed", actor or "engine", instance_id=instance.id, end_event=instance.end_event)
-    sync_stage(instance, now)  # before a new instance's INSERT, which stores its stage column
-    if fresh:  # one INSERT with the state; the task, job and subscription rows refer to it
+    stage_before = instance.stage
+    instance.stage = _stage_of(instance)  # before a new instance's INSERT, which stores it
+    if fresh:  # one INSERT with the state; the task, job, stage and subscription rows refer to it
         if inspect(instance).transient:
             _insert(instance)
         else:
             db.session.flush()  # already in the session: added along with a row that refers to it
+    _sync_stage_intervals(instance, stage_before, now)
     _sync_tasks(instance, runtime, workflow, now, fresh)
     jobs.sync_jobs(instance, runtime, workflow, now, fresh)
     messages.sync_subscriptions(instance, runtime, workflow, now, fresh)  # last: may deliver a kept message and save again
 
 
-def sync_stage(instance: ProcessInstance, now) -> None:
-    """Keep the instance's canonical-stage intervals (stage_intervals) in step with its `status` variable.
-
-    The stage is `status` while it is a non-empty string and the instance has not ended. It is compared
-    with the one stored on the instance row, so a save that leaves it as it was costs no query; a change
-    closes the open interval (one indexed UPDATE) and opens the next; the end of the instance closes the
-    last one at ended_at (== now) and opens none."""
+def _stage_of(instance: ProcessInstance) -> str | None:
+    """The instance's canonical stage: its `status` variable while that is a non-empty string and the
+    instance has not ended."""
     status = instance.variables.get("status") if instance.state in ("running", "suspended") else None
-    stage = status[:MAX_STAGE] if isinstance(status, str) and status else None
-    if stage == instance.stage:
+    return status[:MAX_STAGE] if isinstance(status, str) and status else None
+
+
+def sync_stage(instance: ProcessInstance, now) -> None:
+    """Keep the instance's canonical-stage intervals (stage_intervals) and stage column in step with its
+    `status` variable (stage_of), as an instance that has a row stands now."""
+    stage_before = instance.stage
+    instance.stage = _stage_of(instance)
+    _sync_stage_intervals(instance, stage_before, now)
+
+
+def _sync_stage_intervals(instance: ProcessInstance, stage_before: str | None, now) -> None:
+    """The stage_intervals rows for a move of the instance (which has its row) from `stage_before` to its
+    stage column. The same stage costs no query; a change closes the open interval (one indexed UPDATE)
+    and opens the next; the end of the instance closes the last one at ended_at (== now) and opens none."""
+    if instance.stage == stage_before:
         return
-    if instance.stage is not None:  # (never for a new instance: it has no stage yet)
+    if stage_before is not None:  # (never for a new instance: it had no stage)
         db.session.execute(update(StageInterval)
                            .where(StageInterval.instance_id == instance.id, StageInterval.left_at.is_(None))
                            .values(left_at=now))
-    if stage is not None:
+    if instance.stage is not None:
         db.session.add(StageInterval(instance_id=instance.id, process_key=instance.process_key,
-                                     definition_id=instance.definition_id, site=instance.site, stage=stage,
-                                     entered_at=now))
-    instance.stage = stage
+                                     definition_id=instance.definition_id, site=instance.site,
+                                     stage=instance.stage, entered_at=now))
 
 
 _INSERT = insert(ProcessInstance.__table__)
