@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -18,6 +19,20 @@ from .models import upgrade_database
 
 def _app():
     return create_app()
+
+
+@contextmanager
+def _setup_app():
+    """The app context of a new app whose database connections are closed at its end: `lanes run` forks its
+    servers after the setup steps, and a child must not share its parent's open (SQLite) connections."""
+    from .models import db as store  # (`db` is the command group below)
+    app = _app()
+    with app.app_context():
+        try:
+            yield app
+        finally:
+            store.session.remove()
+            store.engine.dispose()
 
 
 def _fail(exc) -> None:
@@ -58,8 +73,7 @@ def _system():
 def deploy_folders(folders: list[Path], forms_dir: Path) -> None:
     from .services import ServiceError, deployments
     actor = _system()
-    app = _app()
-    with app.app_context():
+    with _setup_app():
         for folder in folders:
             try:
                 result = deployments.deploy(deployments.read_folder(folder, forms_dir), name=folder.name, actor=actor)
@@ -232,7 +246,7 @@ def bootstrap_demo_users(host: str) -> None:
     On a loopback address they get the README's passwords; elsewhere random ones."""
     from .services import accounts
     loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
-    with _app().app_context():
+    with _setup_app():
         made = accounts.ensure_demo_users(documented=loopback)
     if not made:
         return
