@@ -161,7 +161,7 @@ def _stage_of(instance: ProcessInstance) -> str | None:
 
 def sync_stage(instance: ProcessInstance, now) -> None:
     """Keep the instance's canonical-stage intervals (stage_intervals) and stage column in step with its
-    `status` variable (stage_of), as an instance that has a row stands now."""
+    `status` variable (_stage_of), for an instance that has its row."""
     stage_before = instance.stage
     instance.stage = _stage_of(instance)
     _sync_stage_intervals(instance, stage_before, now)
