@@ -8,9 +8,12 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import signal
+import sqlite3
 import struct
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import pytest
@@ -18,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from runner.app import create_app
-from runner.models import db
+from runner.models import db, sqlite_wal
 from runner.models.sqlite_wal import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT, _checkpointer, database_path
 
 THREAD = "sqlite-checkpointer"
@@ -65,6 +68,32 @@ def wait_until(condition, seconds: float = 1.0) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+def threads() -> set[str]:
+    return {t.name for t in threading.enumerate()}
+
+
+def in_child(check) -> int:
+    """The exit code of a forked child that exits with 0 if check() is true; a hung child is ended by
+    SIGALRM after 10 s, or by the parent after 15 s."""
+    child = os.fork()
+    if child == 0:
+        status = 2
+        try:
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.alarm(10)
+            status = 0 if check() else 1
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(status)
+    deadline = time.monotonic() + 15
+    while not (done := os.waitpid(child, os.WNOHANG))[0]:
+        if time.monotonic() > deadline:
+            os.kill(child, signal.SIGKILL)
+        time.sleep(0.02)
+    return os.waitstatus_to_exitcode(done[1])
 
 
 def pragma(app, name: str):
@@ -122,6 +151,19 @@ def test_a_deleted_database_is_dropped_and_not_created_again(make_app, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["instance"]
 
 
+def test_a_deleted_database_whose_wal_is_left_is_not_created_again(make_app, tmp_path):
+    """Only the connection finds the file gone here (mode=rw); one that created it would copy the WAL in."""
+    path = tmp_path / "lanes.db"
+    app = make_app()
+    commit_rows(app, 5)
+    os.remove(path)
+    commit_rows(app, 5)  # the app's connection writes on to the -wal, which changes: the thread looks
+    assert wait_until(lambda: str(path) not in _checkpointer.paths())
+    time.sleep(0.25)
+    assert not path.exists()
+    assert Path(f"{path}-wal").exists()
+
+
 def test_a_garbage_collected_engine_is_dropped(tmp_path, monkeypatch):
     monkeypatch.setenv("LANES_INSTANCE_DIR", str(tmp_path / "instance"))
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'gone.db'}"})
@@ -159,27 +201,103 @@ def test_a_failing_checkpoint_is_logged_once_and_the_thread_carries_on(make_app,
     time.sleep(0.3)  # a few more ticks on the broken file
     failures = [r for r in caplog.records if str(broken) in r.getMessage()]
     assert len(failures) == 1, failures
-    assert THREAD in {t.name for t in threading.enumerate()}
+    assert THREAD in threads()
     del holder
 
 
-def test_a_forked_child_starts_its_own_thread(make_app, tmp_path):
+def test_an_error_outside_a_pass_is_logged_once_and_the_thread_carries_on(make_app, tmp_path, caplog,
+                                                                           monkeypatch):
     path = tmp_path / "lanes.db"
     app = make_app()
-    commit_rows(app, 1)
-    assert THREAD in {t.name for t in threading.enumerate()}
-    child = os.fork()
-    if child == 0:  # threads do not survive fork: the child's first connection starts one
-        status = 1
-        try:
-            before = THREAD in {t.name for t in threading.enumerate()}
-            with app.app_context():
-                db.engine.dispose(close=False)  # the parent's connections are the parent's
-            commit_rows(app, 10)
-            after = THREAD in {t.name for t in threading.enumerate()}
-            frames = wal_index(path)[0]
-            status = 0 if (not before and after and wait_until(lambda: wal_index(path)[1] >= frames)) else 1
-        finally:
-            os._exit(status)
-    _, status = os.waitpid(child, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    commit_rows(app, 1)  # registered, and the pooled connection is reused: no new one restarts the thread
+    calls = []
+    paths = _checkpointer.paths
+
+    def failing_paths():  # as a WeakKeyDictionary copied while a collection in another thread drops an entry
+        calls.append(None)
+        if len(calls) <= 3:
+            raise RuntimeError("dictionary changed size during iteration")
+        return paths()
+
+    caplog.set_level(logging.ERROR, logger="runner.models.sqlite_wal")
+    monkeypatch.setattr(_checkpointer, "paths", failing_paths)
+    assert wait_until(lambda: len(calls) > 3, 5)
+    commit_rows(app, 10)
+    frames = wal_index(path)[0]
+    assert wait_until(lambda: wal_index(path)[1] >= frames, 5)
+    assert [r.exc_info[0] for r in caplog.records if r.name == sqlite_wal.__name__] == [RuntimeError]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the SystemExit
+def test_a_thread_that_ended_is_started_again_by_the_next_connection(make_app, tmp_path, monkeypatch):
+    commit_rows(make_app("first.db"), 1)
+    assert THREAD in threads()
+
+    def stop():
+        raise SystemExit  # not an Exception: the thread ends
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_checkpointer, "paths", stop)
+        assert wait_until(lambda: THREAD not in threads(), 5)
+    path = tmp_path / "lanes.db"
+    app = make_app()
+    commit_rows(app, 10)
+    assert THREAD in threads()
+    frames = wal_index(path)[0]
+    assert wait_until(lambda: wal_index(path)[1] >= frames, 5)
+
+
+def test_a_forked_child_checkpoints_in_a_thread_of_its_own(make_app, tmp_path):
+    """The child's file is registered by the child only, so no thread of the parent's does its work; and
+    another thread of the parent's holds the registry lock at the fork, which the child must not wait for."""
+    commit_rows(make_app(), 1)
+    assert THREAD in threads()
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with _checkpointer._lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    path = tmp_path / "child.db"
+
+    def child() -> bool:  # threads do not survive fork: the child's first connection starts one
+        before = THREAD in threads()
+        commit_rows(make_app("child.db"), 10)
+        frames = wal_index(path)[0]
+        return not before and THREAD in threads() and wait_until(lambda: wal_index(path)[1] >= frames, 5)
+
+    try:
+        assert held.wait(5)
+        assert in_child(child) == 0
+    finally:
+        release.set()
+        holder.join()
+
+
+def test_a_fork_waits_for_a_running_pass_to_close_its_connection(make_app, monkeypatch):
+    """A child forked while a pass had its connection open inherited SQLite's locks and mutexes as that
+    connection held them, with no thread to release them: it could never checkpoint, or hung."""
+    in_pass, closed = threading.Event(), threading.Event()
+
+    class Connection(sqlite3.Connection):
+        def close(self):
+            super().close()
+            closed.set()
+
+    class Sqlite3:  # sqlite3 as the thread sees it: a pass keeps its connection open for 0.3 s
+        def __getattr__(self, name):
+            return getattr(sqlite3, name)
+
+        def connect(self, *args, **kwargs):
+            connection = sqlite3.connect(*args, factory=Connection, **kwargs)
+            in_pass.set()
+            time.sleep(0.3)
+            return connection
+
+    monkeypatch.setattr(sqlite_wal, "sqlite3", Sqlite3())
+    commit_rows(make_app(), 5)
+    assert in_pass.wait(5)
+    assert in_child(closed.is_set) == 0  # forked only once the pass had closed its connection

@@ -21,6 +21,11 @@ no shorter than the backstop takes.
 
 JOURNAL_SIZE_LIMIT truncates a WAL that grew past two backstops (a long read transaction pinned it) at
 its next restart; truncating to the backstop at every restart would cost that commit several ms.
+
+Fork (gunicorn's master forks its workers while its thread runs): a child forked while a pass had its
+connection open inherited SQLite's locks and mutexes as that connection held them, with no thread to
+release them (it could never checkpoint, or hung). So a pass holds a lock from connect to close that
+a fork takes first (os.register_at_fork): a fork waits for a running pass to end, a few ms.
 """
 from __future__ import annotations
 
@@ -83,28 +88,36 @@ def configure(engine: Engine, checkpointer: bool = True) -> None:
 class Checkpointer:
     """The process's checkpointing thread and the database files it looks at, one entry per live engine.
 
-    Engines register with each new connection, and the first in a process starts the thread: threads do
-    not survive fork (gunicorn forks its workers), and a forked child must not use its parent's
-    connections, so it opens its own. Nothing is held open between passes; an engine's entry goes when
-    it is garbage-collected or its file is gone (until it connects again)."""
+    Engines register with each new connection, which starts the thread if none is running: none yet in
+    this process (threads do not survive fork; a forked child must not use its parent's connections, so
+    it opens its own), or it died. Nothing is held open between passes; an engine's entry goes when it is
+    garbage-collected or its file is found gone (until it connects again).
+
+    Locks: `_lock` guards the registry. `_pass_lock` is held by the thread from connect to close only,
+    never with `_lock`, and is the one lock a fork takes: so a fork waits at most for one pass, which
+    itself waits for nothing (timeout=0), whatever other threads hold."""
 
     def __init__(self):
-        self._lock = threading.Lock()
+        self._fresh_locks()
         self._engines: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
         self._seen: dict[str, tuple[int, int]] = {}  # path -> the -wal file's (mtime, size) when last done
         self._errors: dict[str, str] = {}  # path -> the last error logged, so a lasting one is logged once
-        self._pid: int | None = None
-        os.register_at_fork(after_in_child=self._forked)
+        self._failures: set[str] = set()  # errors of the loop outside a pass, each logged once
+        self._thread: threading.Thread | None = None
+        os.register_at_fork(before=lambda: self._pass_lock.acquire(),
+                            after_in_parent=lambda: self._pass_lock.release(),
+                            after_in_child=self._fresh_locks)
 
-    def _forked(self) -> None:
-        self._lock = threading.Lock()  # the parent's thread may have held it at the fork
+    def _fresh_locks(self) -> None:  # also in a forked child: its copies are held by threads it has not
+        self._lock = threading.Lock()
+        self._pass_lock = threading.Lock()
 
     def register(self, engine: Engine, path: str) -> None:
         with self._lock:
             self._engines[engine] = path
-            if self._pid != os.getpid():
-                threading.Thread(target=self._run, name="sqlite-checkpointer", daemon=True).start()
-                self._pid = os.getpid()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer", daemon=True)
+                self._thread.start()
 
     def paths(self) -> set[str]:
         with self._lock:
@@ -115,34 +128,37 @@ class Checkpointer:
         while True:
             time.sleep(wait)
             wait = TICK_SECONDS
-            paths = self.paths()
-            for gone in (self._seen.keys() | self._errors.keys()) - paths:  # engines garbage-collected
-                self._seen.pop(gone, None)
-                self._errors.pop(gone, None)
-            for path in paths:
-                if self._look(path):
-                    wait = CATCH_UP_SECONDS
+            try:
+                paths = self.paths()
+                for gone in (self._seen.keys() | self._errors.keys()) - paths:  # engines garbage-collected
+                    self._seen.pop(gone, None)
+                    self._errors.pop(gone, None)
+                for path in paths:
+                    if self._look(path):
+                        wait = CATCH_UP_SECONDS
+            except Exception as exc:  # e.g. the registry changed by a garbage collection while copied
+                if repr(exc) not in self._failures:
+                    self._failures.add(repr(exc))
+                    log.exception("background checkpointer (carries on)")
 
     def _look(self, path: str) -> bool:
         """One pass over `path` if its WAL changed; True if the WAL is past half the backstop (not restarting)."""
         try:
-            if not os.path.exists(path):
-                self._drop(path)
-                return False
             wal = os.stat(f"{path}-wal")
             signature = (wal.st_mtime_ns, wal.st_size)
             if self._seen.get(path) == signature:
                 return False
-            connection = sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True, timeout=0)
-            try:
-                busy, frames, _done = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            finally:
-                connection.close()
-        except FileNotFoundError:  # no -wal: no connection since the last one closed, which checkpointed
-            return False
+            with self._pass_lock:  # no fork while the connection is open
+                connection = sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True, timeout=0)
+                try:
+                    busy, frames, _done = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                finally:
+                    connection.close()
         except Exception as exc:  # never let one database stop the thread
-            if not os.path.exists(path):
+            if not os.path.exists(path):  # deleted, and not created again (mode=rw): no more looks
                 self._drop(path)
+            elif isinstance(exc, FileNotFoundError):
+                pass  # no -wal: no connection since the last one closed, which checkpointed
             elif getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 log.debug("background checkpoint of %s: %s", path, exc)
             elif self._errors.get(path) != str(exc):
