@@ -117,6 +117,13 @@ def app(database_url, tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def engine(app):
+    """The app's database engine; no app context stays pushed (requests get their own session)."""
+    with app.app_context():
+        return db.engine
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

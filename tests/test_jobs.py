@@ -52,13 +52,6 @@ def wait_for(predicate, timeout=10.0):
 
 
 @pytest.fixture
-def engine(app):
-    """The app's database engine; no app context stays pushed (requests get their own session)."""
-    with app.app_context():
-        return db.engine
-
-
-@pytest.fixture
 def sandbox_registry(engine):
     return build_registry(engine, env={})
 

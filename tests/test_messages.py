@@ -301,7 +301,6 @@ def test_an_event_based_gateway_takes_the_payment_or_the_due_date(app, client):
     assert late.status_code == 202  # nobody waits for it any more: kept, and it will expire
 
 
-
 def test_a_new_instance_that_waits_for_a_kept_message_takes_it_in_its_start(client):
     """The start's first save stores the new instance and its wait; the wait takes the kept remittance and the
     instance is saved again in the same transaction, so the start answers, and stores, the completed instance."""
@@ -320,6 +319,7 @@ def test_a_new_instance_that_waits_for_a_kept_message_takes_it_in_its_start(clie
     delivered = client.get(f"/api/v1/messages/{kept.get_json()['id']}").get_json()
     assert (delivered["state"], delivered["instanceId"]) == ("delivered", body["id"])
     assert audit_actions(client, body["id"])[-2:] == ["message.correlated", "instance.completed"]
+
 
 def wait_until_expired(client, message_id, timeout=5.0):
     deadline = time.monotonic() + timeout

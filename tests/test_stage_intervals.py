@@ -74,7 +74,6 @@ def test_status_changes_open_and_close_intervals_and_the_end_closes_the_last(app
     assert found[1][2] == instance.ended_at and found[1][1] < found[1][2]
 
 
-
 def test_an_instance_that_starts_in_a_stage_stores_it_with_its_row(app, client):
     """The first save of a new instance sets its stage before its one INSERT (the row is not in the session
     afterwards, so a stage set later would be lost, and the next save would open a second stay)."""
@@ -105,6 +104,7 @@ def test_an_instance_a_message_starts_in_a_stage_gets_its_stay_whatever_order_th
     assert sent.status_code == 201, sent.get_json()
     [(stage, _, left)], instance = stays(app, sent.get_json()["instanceId"])
     assert (stage, left, instance.stage) == ("denied", None, "denied")
+
 
 def test_migration_0010_enters_running_instances_in_their_current_status(app, database_url):
     at = datetime(2024, 5, 1, 9)

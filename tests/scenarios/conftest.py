@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import pytest
 
 from adapters import build_registry, sandbox
-from runner.models import db
 from runner.worker import Worker
 from tests.accounts_fixtures import add_test_users, bearer, client, test_users  # noqa: F401  (client: admin)
 from tests.helpers import PROCESSES, folder_files, upload
@@ -41,13 +40,6 @@ SITE_STAFF = {
 def site_staff(app, test_users):
     add_test_users(app, SITE_STAFF)
     return SITE_STAFF
-
-
-@pytest.fixture
-def engine(app):
-    """The app's database engine; no app context stays pushed (requests get their own session)."""
-    with app.app_context():
-        return db.engine
 
 
 @pytest.fixture
