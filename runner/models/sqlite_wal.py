@@ -131,8 +131,7 @@ class Checkpointer:
             try:
                 paths = self.paths()
                 for gone in (self._seen.keys() | self._errors.keys()) - paths:  # engines garbage-collected
-                    self._seen.pop(gone, None)
-                    self._errors.pop(gone, None)
+                    self._forget(gone)
                 for path in paths:
                     if self._look(path):
                         wait = CATCH_UP_SECONDS
@@ -174,6 +173,10 @@ class Checkpointer:
         with self._lock:
             for engine in [engine for engine, known in self._engines.items() if known == path]:
                 del self._engines[engine]
+        self._forget(path)
+
+    def _forget(self, path: str) -> None:
+        """What the thread noted of `path` (its last WAL seen, its last error)."""
         self._seen.pop(path, None)
         self._errors.pop(path, None)
 
