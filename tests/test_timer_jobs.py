@@ -9,7 +9,7 @@ from sqlalchemy import event
 from runner.models import Job, db, utcnow
 from tests.accounts_fixtures import client, test_users  # noqa: F401  (client: admin by default)
 from tests.helpers import upload
-from tests.test_jobs import FIXTURES, deploy, engine, instance, sandbox_registry, start, worker  # noqa: F401
+from tests.test_jobs import FIXTURES, deploy, instance, sandbox_registry, start, worker  # noqa: F401
 
 
 def statements_of(engine, action) -> list[str]:
