@@ -59,7 +59,8 @@ def populate(env: BenchEnv, n: int) -> None:
                                       activities=["review"], workflow_state=state, lock_version=1,
                                       started_at=started, started_by="bench"))
                 spiff_task_id = str(uuid.UUID(int=rng.getrandbits(128)))
-                tasks.append(dict(id=task_id, instance_id=instance_id, spiff_task_id=spiff_task_id, element_id="review",
+                tasks.append(dict(id=task_id, instance_id=instance_id, definition_id=definition_id,
+                                  spiff_task_id=spiff_task_id, element_id="review",
                                   name="Review", process_key=PROCESS, business_key=f"BK-{i}", site=site, state="open",
                                   assignee=None, form_ref=None, due_at=due, created_at=started))
                 kinds = rng.sample(GROUPS, 2 if rng.random() < 0.2 else 1)

@@ -57,7 +57,8 @@ def add_crafted_rows(now: datetime) -> None:
 
     def task(instance_id, element, state, created, completed=None, due=None, name=None):
         owner = db.session.get(ProcessInstance, instance_id)
-        db.session.add(HumanTask(instance_id=instance_id, spiff_task_id=f"spiff-{next(_ids)}", element_id=element,
+        db.session.add(HumanTask(instance_id=instance_id, definition_id=owner.definition_id,
+                                 spiff_task_id=f"spiff-{next(_ids)}", element_id=element,
                                  name=name or element.title(), process_key=owner.process_key, site=owner.site,
                                  state=state, created_at=created, completed_at=completed, due_at=due))
 

@@ -166,6 +166,24 @@ def test_migration_is_for_admins_and_checks_its_mapping(client):
         "processKey": "patient_refund", "fromVersion": 1, "toVersion": 7}).status_code == 404
 
 
+def test_a_moved_instance_counts_its_open_task_under_the_new_version_and_its_done_ones_under_the_old(
+        client, worker):
+    assert upload(client, folder_files(PROCESSES / "patient_refund")).status_code == 201
+    instance_id = start(client, "NORTH", 1500, 1)
+    worker.drain()
+    complete(client, instance_id, decision="approve", comment="verified")  # first approval, under version 1
+    assert upload(client, version_2(folder_files(PROCESSES / "patient_refund"))).status_code == 201
+    migrate(client, mapping={"second_approval": "controller_review"}, dryRun=False)
+
+    def metric(path, rows, *names):
+        body = client.get(f"/api/v1/metrics/{path}?processKey=patient_refund").get_json()
+        return [tuple(r[n] for n in names) for r in body[rows]]
+    assert metric("queue-aging", "rows", "version", "elementId", "open") == [(2, "controller_review", 1)]
+    assert metric("cycle-times", "stages", "version", "elementId", "count") == [(1, "first_approval", 1)]
+    assert metric("sla", "rows", "version", "elementId", "completed", "openWithDue") == [
+        (1, "first_approval", 1, 0), (2, "controller_review", 0, 1)]
+
+
 def test_waiting_timers_keep_their_due_time_when_their_instance_moves(client):
     original = (Path(__file__).parent / "fixtures" / "jobs" / "sla_escalation.bpmn").read_bytes()
     assert upload(client, {"sla_escalation.bpmn": original}).status_code == 201

@@ -59,6 +59,15 @@ def test_queue_aging_buckets_per_process_version_site_and_step(client, crafted):
     assert body["totals"] == {"open": 6, "overdue": 2, "buckets": {"lt1d": 1, "1to3d": 2, "3to7d": 1, "gt7d": 2}}
 
 
+def test_queue_aging_filters_by_version_process_and_site(client, crafted):
+    def steps(**filters):
+        return [key(r) for r in get(client, "queue-aging", **filters)["rows"]]
+    assert steps(version="2") == [("refund", 2, "NORTH", "approve")]
+    assert steps(version="1", site="NORTH") == [("refund", 1, "NORTH", "review")]
+    assert steps(processKey="claims") == [("claims", 1, "SOUTH", "triage")]
+    assert steps(version="3") == []
+
+
 def test_cycle_times_median_and_p90_per_process_and_per_stage(client, crafted):
     body = get(client, "cycle-times", **WINDOW)
     instances = {key(r, "processKey", "version", "site"): r for r in body["instances"]}

@@ -64,10 +64,17 @@ class HumanTask(db.Model):
         # a user's open tasks at their sites ("my tasks"); the unclaimed ones are not in it (migration 0012)
         Index("ix_human_tasks_assigned", "assignee", "state", "site", sqlite_where=text("assignee IS NOT NULL"),
               postgresql_where=text("assignee IS NOT NULL")),
+        # the metrics' open work per step (queue aging, SLA) from the index alone (migration 0013)
+        Index("ix_human_tasks_open_steps", "state", "site", "process_key", "definition_id", "element_id", "created_at",
+              "due_at", "name"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     instance_id: Mapped[str] = mapped_column(ForeignKey("process_instances.id"), index=True)
+    # the version the task is open under (its instance's) or ran under, so the metrics group tasks by version
+    # without joining the instances (migration 0013); an instance moved to another version takes its open
+    # tasks along (instance_migration). A copy, not a foreign key: the instance's own key keeps it honest
+    definition_id: Mapped[int | None]
     spiff_task_id: Mapped[str] = mapped_column(String(36), unique=True)
     element_id: Mapped[str] = mapped_column(String(200))
     name: Mapped[str] = mapped_column(String(200))

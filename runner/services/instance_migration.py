@@ -175,11 +175,13 @@ def _move_one(instance_id: str, plan, source_id: int, target_id: int, actor: Pri
 
 def _refresh_rows(instance: ProcessInstance, runtime, workflow) -> None:
     """Open tasks and jobs that kept their token take the new version's element, name, form and
-    candidates; claims, due dates, attempts and incidents stay as they were."""
+    candidates, and open tasks the version itself (the metrics count open work under it); claims, due dates,
+    attempts and incidents stay as they were, and ended tasks with the version they ran under."""
     now = utcnow()
     infos = {info.spiff_task_id: info for info in runtime.ready_user_tasks(workflow, now)}
     for task in db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
                                                            HumanTask.state == "open")):
+        task.definition_id = instance.definition_id
         info = infos.get(task.spiff_task_id)
         if info is None:
             continue

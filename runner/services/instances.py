@@ -238,10 +238,10 @@ def _sync_tasks(instance: ProcessInstance, runtime: ProcessRuntime, workflow, no
             if known[task_id].local_variables is None:
                 known[task_id].local_variables = local.get(task_id, {})
             continue
-        task = HumanTask(instance_id=instance.id, spiff_task_id=task_id, element_id=info.element_id,
-                         name=info.name, process_key=instance.process_key, business_key=instance.business_key,
-                         site=instance.site, assignee=info.assignee, form_ref=info.form_ref, due_at=info.due_at,
-                         local_variables=local.get(task_id, {}))
+        task = HumanTask(instance_id=instance.id, definition_id=instance.definition_id, spiff_task_id=task_id,
+                         element_id=info.element_id, name=info.name, process_key=instance.process_key,
+                         business_key=instance.business_key, site=instance.site, assignee=info.assignee,
+                         form_ref=info.form_ref, due_at=info.due_at, local_variables=local.get(task_id, {}))
         task.candidates = ([TaskCandidate(kind="group", value=g) for g in info.candidate_groups]
                            + [TaskCandidate(kind="user", value=u) for u in info.candidate_users])
         db.session.add(task)

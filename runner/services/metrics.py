@@ -2,7 +2,9 @@
 
 Everything here is computed from the indexed tables (process_instances, human_tasks, incidents, jobs,
 audit_events), never by deserializing a workflow. Rows are per process, version, site and step (the
-user task's or job's element id), each a plain dict in the API's camelCase shape:
+user task's or job's element id), each a plain dict in the API's camelCase shape. A user task counts under
+the version it is open under (its instance's: a moved instance takes its open tasks along) or ran under
+(human_tasks.definition_id):
 
 - queue aging (now): open human tasks by age (now - created_at): `lt1d` under 1 day, `1to3d` 1 day to
   under 3, `3to7d` 3 days to under 7, `gt7d` 7 days and more; with how many are overdue (due_at < now);
@@ -173,7 +175,7 @@ class _Source:
 
 _DEFINITION = (ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
 INSTANCES = _Source(ProcessInstance, ((*_DEFINITION, False),), ProcessInstance.process_key, ProcessInstance.site)
-TASKS = _Source(HumanTask, ((ProcessInstance, ProcessInstance.id == HumanTask.instance_id, False), (*_DEFINITION, False)),
+TASKS = _Source(HumanTask, ((ProcessDefinition, ProcessDefinition.id == HumanTask.definition_id, False),),
                 HumanTask.process_key, HumanTask.site)
 INCIDENTS = _Source(Incident, ((ProcessInstance, ProcessInstance.id == Incident.instance_id, True), (*_DEFINITION, True)),
                     Incident.process_key, Incident.site)
@@ -300,10 +302,16 @@ def _open_steps(q: MetricsQuery, actor: Principal, now: datetime) -> list[_OpenS
         if high is not None:
             condition = and_(condition, HumanTask.created_at > now - timedelta(days=high))
         bucket_columns.append(_count_if(condition))
-    query = (TASKS.select(q, actor, *_TASK_STEP, func.max(HumanTask.name), func.count(), *bucket_columns,
-                          _count_if(HumanTask.due_at.is_not(None)), _count_if(HumanTask.due_at < now),
-                          func.min(HumanTask.created_at))
-             .where(HumanTask.state == "open").group_by(*_TASK_STEP))
+    # grouped by the version's id, from ix_human_tasks_open_steps alone; the version's number joined to the
+    # groups afterwards (grouping by the number itself would join every task to its version first)
+    step = [HumanTask.process_key, HumanTask.definition_id, HumanTask.site, HumanTask.element_id]
+    groups = (TASKS.select(q, actor, *step, func.max(HumanTask.name).label("name"), func.count().label("open"),
+                           *bucket_columns, _count_if(HumanTask.due_at.is_not(None)), _count_if(HumanTask.due_at < now),
+                           func.min(HumanTask.created_at), versioned=False)
+              .where(HumanTask.state == "open").group_by(*step).subquery())
+    columns = list(groups.c)
+    query = (select(columns[0], ProcessDefinition.version, *columns[2:])
+             .join_from(groups, ProcessDefinition, ProcessDefinition.id == groups.c.definition_id))
     steps = []
     for row in db.session.execute(query):
         key, name, count, *buckets, with_due, overdue, oldest = tuple(row[:4]), *row[4:]
