@@ -266,7 +266,6 @@ _TASK_STEP = [HumanTask.process_key, ProcessDefinition.version, HumanTask.site, 
 
 STAGE_KEYS = ("processKey", "version", "site", "stage")
 _STAGE = [StageInterval.process_key, ProcessDefinition.version, StageInterval.site, StageInterval.stage]
-IN_STAGE_STATES = ("running", "suspended")  # the instances in a stage now
 # a stay that the instance's termination ended (terminate closes it at the instance's ended_at): not a
 # time the stage took, so left out of its durations, as terminated instances are of cycle times
 _CUT_SHORT_BY_TERMINATION = (select(ProcessInstance.id)
@@ -352,10 +351,10 @@ def canonical_stages(q: MetricsQuery, actor: Principal, now: datetime | None = N
                              ~_CUT_SHORT_BY_TERMINATION])
     rows = {key: {**_key_json(STAGE_KEYS, key), **stats, "inStageNow": 0, "oldestAgeSeconds": None}
             for key, stats in ended.items()}
+    # a stay is open exactly while its instance is running or suspended in that stage: the instance's end and
+    # its termination close it (instances.sync_stage), so the open stays are counted from their index alone
     open_query = (STAGES.select(q, actor, *_STAGE, func.count(), func.min(StageInterval.entered_at))
-                  .join(ProcessInstance, ProcessInstance.id == StageInterval.instance_id)
-                  .where(StageInterval.left_at.is_(None), ProcessInstance.state.in_(IN_STAGE_STATES))
-                  .group_by(*_STAGE))
+                  .where(StageInterval.left_at.is_(None)).group_by(*_STAGE))
     for *key, count, oldest in db.session.execute(open_query):
         found = rows.setdefault(tuple(key), {**_key_json(STAGE_KEYS, tuple(key)), "count": 0, "medianSeconds": None,
                                              "p90Seconds": None})
