@@ -8,7 +8,8 @@ from __future__ import annotations
 import sys
 import time
 
-from . import bare_spiff, step_cost, straight_through, task_latency, task_list, timers_jobs, worker_scaling
+from . import (bare_spiff, metrics_reports, step_cost, straight_through, task_latency, task_list, timers_jobs,
+               worker_scaling)
 
 MODULES = {
     "straight_through": straight_through,  # 1. instances/s via REST (test client and gunicorn)
@@ -16,6 +17,7 @@ MODULES = {
     "bare_spiff": bare_spiff,              # 3. bare SpiffWorkflow and Lanes/bare
     "step_cost": step_cost,                # 4. step 10 vs step 1,000 of a looping instance
     "task_list": task_list,                # 5. task list with 100,000 open instances
+    "metrics_reports": metrics_reports,    # the metrics API and dashboard over 100,000 instances' history
     "timers_jobs": timers_jobs,            # 6. timer lateness, job throughput
     "worker_scaling": worker_scaling,      # issue 7: jobs/s for 1, 2 and 4 workers on PostgreSQL
 }
