@@ -1,5 +1,5 @@
 """The Alembic migrations build the schema the models declare, on SQLite and PostgreSQL; migration 0013
-gives every human task its instance's version."""
+gives every human task the version it is open or ran under."""
 from __future__ import annotations
 
 import warnings
@@ -11,7 +11,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, select
 
 from adapters import sandbox
-from runner.models import Deployment, HumanTask, ProcessDefinition, ProcessInstance, db, upgrade_database
+from runner.models import (AuditEvent, Deployment, HumanTask, ProcessDefinition, ProcessInstance, StageInterval, db,
+                           upgrade_database)
 from runner.models.migrate import alembic_config
 
 
@@ -28,29 +29,44 @@ def test_the_migrated_schema_is_the_one_the_models_declare(database_url):
     assert differences == []
 
 
-def test_migration_0013_gives_each_task_its_instances_version(app, database_url):
+def test_migration_0013_gives_each_task_the_version_it_is_open_or_ran_under(app, database_url):
+    moved_at, ended_at = datetime(2024, 5, 10), datetime(2024, 5, 11)
     with app.app_context():
         deployment = Deployment(name="m", content_hash="2" * 64, created_by="test")
         db.session.add(deployment)
         db.session.flush()
-        versions = [ProcessDefinition(process_key="claims", version=v, name="claims", deployment_id=deployment.id)
-                    for v in (1, 2)]
-        db.session.add_all(versions)
+        v1, v2 = (ProcessDefinition(process_key="claims", version=v, name="claims", deployment_id=deployment.id)
+                  for v in (1, 2))
+        db.session.add_all([v1, v2])
         db.session.flush()
-        for name, version in (("old", versions[0]), ("new", versions[1])):
+        for name, version, state in (("moved", v2, "running"), ("stayed", v1, "running"), ("ended", v1, "terminated")):
             db.session.add(ProcessInstance(id=name, definition_id=version.id, process_key="claims", site="NORTH",
-                                           state="running", workflow_state="", started_by="test",
-                                           started_at=datetime(2024, 5, 1), variables={}))
+                                           state=state, workflow_state="", started_by="test", variables={},
+                                           started_at=datetime(2024, 5, 1),
+                                           ended_at=ended_at if state == "terminated" else None))
         db.session.flush()
-        for n, (instance, state) in enumerate((("old", "completed"), ("old", "open"), ("new", "open"))):
-            db.session.add(HumanTask(instance_id=instance, spiff_task_id=f"t{n}", element_id="review", name="Review",
-                                     process_key="claims", site="NORTH", state=state))
+        db.session.add(AuditEvent(action="instance.migrated", actor="admin", instance_id="moved", at=moved_at,
+                                  details={"from_version": 1, "to_version": 2}))
+        for task_id, instance, state, completed in (
+                ("done-before-the-move", "moved", "completed", datetime(2024, 5, 5)),
+                ("cancelled-by-the-move", "moved", "cancelled", moved_at),
+                ("open-after-the-move", "moved", "open", None),
+                ("done-after-the-move", "moved", "completed", datetime(2024, 5, 12)),
+                ("never-moved", "stayed", "completed", datetime(2024, 5, 5))):
+            db.session.add(HumanTask(instance_id=instance, spiff_task_id=task_id, element_id="review", name="Review",
+                                     process_key="claims", site="NORTH", state=state, completed_at=completed))
+        for instance in ("stayed", "ended"):  # a termination before 0010's fix left "ended"'s stay open
+            db.session.add(StageInterval(instance_id=instance, process_key="claims", definition_id=v1.id,
+                                         site="NORTH", stage="in_review", entered_at=datetime(2024, 5, 2)))
         db.session.commit()
-        ids = {"old": versions[0].id, "new": versions[1].id}
+        ids = {1: v1.id, 2: v2.id}
         db.session.remove()
         db.engine.dispose()
     command.downgrade(alembic_config(database_url), "0012")
     upgrade_database(database_url)
     with app.app_context():
-        found = sorted(db.session.execute(select(HumanTask.spiff_task_id, HumanTask.definition_id)).all())
-    assert found == [("t0", ids["old"]), ("t1", ids["old"]), ("t2", ids["new"])]
+        versions = dict(db.session.execute(select(HumanTask.spiff_task_id, HumanTask.definition_id)).all())
+        stays = dict(db.session.execute(select(StageInterval.instance_id, StageInterval.left_at)).all())
+    assert versions == {"done-before-the-move": ids[1], "cancelled-by-the-move": ids[1],
+                        "open-after-the-move": ids[2], "done-after-the-move": ids[2], "never-moved": ids[1]}
+    assert stays == {"stayed": None, "ended": ended_at}

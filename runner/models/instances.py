@@ -64,8 +64,9 @@ class HumanTask(db.Model):
         # a user's open tasks at their sites ("my tasks"); the unclaimed ones are not in it (migration 0012)
         Index("ix_human_tasks_assigned", "assignee", "state", "site", sqlite_where=text("assignee IS NOT NULL"),
               postgresql_where=text("assignee IS NOT NULL")),
-        # the metrics' open work per step (queue aging, SLA) from the index alone (migration 0013)
-        Index("ix_human_tasks_open_steps", "state", "site", "process_key", "definition_id", "element_id", "created_at",
+        # the metrics' open work per step (queue aging, SLA) from the index alone, in the order they group it
+        # (migration 0013); not led by (state, site), which made SQLite's planner take it for the task lists
+        Index("ix_human_tasks_open_steps", "state", "process_key", "definition_id", "site", "element_id", "created_at",
               "due_at", "name"),
     )
 

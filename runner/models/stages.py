@@ -37,4 +37,4 @@ class StageInterval(db.Model):
     site: Mapped[str] = mapped_column(String(40))
     stage: Mapped[str] = mapped_column(String(MAX_STAGE))
     entered_at: Mapped[datetime]
-    left_at: Mapped[datetime | None]  # null: the instance is in this stage now (or was terminated in it)
+    left_at: Mapped[datetime | None]  # null: the instance is in this stage now (running or suspended)

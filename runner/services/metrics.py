@@ -175,7 +175,8 @@ class _Source:
 
 _DEFINITION = (ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
 INSTANCES = _Source(ProcessInstance, ((*_DEFINITION, False),), ProcessInstance.process_key, ProcessInstance.site)
-TASKS = _Source(HumanTask, ((ProcessDefinition, ProcessDefinition.id == HumanTask.definition_id, False),),
+# an outer join: a task row without its version (none should be) still counts, under no version
+TASKS = _Source(HumanTask, ((ProcessDefinition, ProcessDefinition.id == HumanTask.definition_id, True),),
                 HumanTask.process_key, HumanTask.site)
 INCIDENTS = _Source(Incident, ((ProcessInstance, ProcessInstance.id == Incident.instance_id, True), (*_DEFINITION, True)),
                     Incident.process_key, Incident.site)
@@ -310,7 +311,7 @@ def _open_steps(q: MetricsQuery, actor: Principal, now: datetime) -> list[_OpenS
               .where(HumanTask.state == "open").group_by(*step).subquery())
     columns = list(groups.c)
     query = (select(columns[0], ProcessDefinition.version, *columns[2:])
-             .join_from(groups, ProcessDefinition, ProcessDefinition.id == groups.c.definition_id))
+             .join_from(groups, ProcessDefinition, ProcessDefinition.id == groups.c.definition_id, isouter=True))
     steps = []
     for row in db.session.execute(query):
         key, name, count, *buckets, with_due, overdue, oldest = tuple(row[:4]), *row[4:]

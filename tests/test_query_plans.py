@@ -1,0 +1,51 @@
+"""Which index SQLite's planner takes for the task lists and the metrics' open work. It has no statistics
+to go by (nothing runs ANALYZE), so it chooses the same for ten rows as for 100,000: an index added for
+one query can take another's over, as migration 0013's first index did the Group tasks page's query
+(27 -> 85 ms at 100,000 open tasks, bench/task_list.py)."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event
+
+from runner.models import db
+from runner.services import accounts, metrics, worklists
+from tests.accounts_fixtures import test_users  # noqa: F401
+from tests.conftest import selected_database
+
+pytestmark = pytest.mark.skipif(selected_database() != "sqlite", reason="SQLite's planner (LANES_TEST_DB=sqlite)")
+
+
+def human_task_plans(app, call) -> list[str]:
+    """The query plan of each SELECT from human_tasks that `call(actor)` runs, in the order run, for each
+    actor, alice (staff at two sites) and admin (every site)."""
+    seen = []
+
+    def record(_conn, _cursor, statement, parameters, *_):
+        if statement.lstrip().startswith("SELECT") and "FROM human_tasks" in statement:
+            seen.append((statement, parameters))
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            call(accounts.principal("alice"))
+            call(accounts.principal("admin"))
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+        cursor = db.session.connection().connection.cursor()
+        return [" | ".join(row[-1] for row in cursor.execute(f"EXPLAIN QUERY PLAN {statement}", parameters))
+                for statement, parameters in seen]
+
+
+def test_the_group_and_my_task_lists_walk_their_own_indexes(app, test_users):
+    alice_group, _ = human_task_plans(app, lambda actor: worklists.work_list(worklists.GROUP, actor))
+    assert "USING INDEX ix_human_tasks_worklist (state=? AND site=?)" in alice_group
+    alice_mine, admin_mine = human_task_plans(app, lambda actor: worklists.work_list(worklists.MY, actor))
+    assert "USING INDEX ix_human_tasks_assigned (assignee=? AND state=? AND site=?)" in alice_mine
+    assert "USING INDEX ix_human_tasks_assigned (assignee=? AND state=?)" in admin_mine
+
+
+def test_the_open_work_per_step_is_read_from_its_index_alone(app, test_users):
+    query = metrics.parse_query({})
+    for open_steps in human_task_plans(app, lambda actor: metrics.queue_aging(query, actor)):
+        assert "USING COVERING INDEX ix_human_tasks_open_steps (state=?)" in open_steps
+        assert "TEMP B-TREE" not in open_steps  # grouped in the index's order
