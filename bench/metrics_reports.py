@@ -38,7 +38,7 @@ def populate(env: BenchEnv, n: int) -> dict:
     rng = random.Random(SEED)
     now = utcnow()
     window_start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=29)
-    expected = {"open": 0, "completed_in_window": 0}
+    expected = {"open": 0, "completed_in_window": 0, "with_due_in_window": 0, "incidents_in_window": 0}
     with env.app.app_context():
         definition_id = db.session.scalar(select(ProcessDefinition.id).where(ProcessDefinition.process_key == PROCESS))
         state = json.dumps({"format": "bench-placeholder"})  # never loaded: metrics do not read it
@@ -72,6 +72,7 @@ def populate(env: BenchEnv, n: int) -> dict:
                                                  instance_id=instance_id, details={"element_id": "notify"}))
                 if rng.random() < 0.01:
                     still_open = rng.random() < 0.2
+                    expected["incidents_in_window"] += job_at >= window_start
                     rows[Incident].append(dict(
                         state="open" if still_open else "resolved", instance_id=instance_id, element_id="notify",
                         process_key=PROCESS, site=site, kind="failed-job", message="bench", created_at=job_at,
@@ -79,6 +80,7 @@ def populate(env: BenchEnv, n: int) -> dict:
                         resolved_by=None if still_open else "bench"))
                 expected["open"] += not done
                 expected["completed_in_window"] += bool(done and ended >= window_start)
+                expected["with_due_in_window"] += bool(done and ended >= window_start and due is not None)
             for model, batch in rows.items():
                 db.session.execute(model.__table__.insert(), batch)  # Core executemany: no ORM objects
             db.session.commit()
@@ -128,20 +130,31 @@ def _checks(expected: dict, everyone: bool):
         counted(response.get_json()["totals"]["open"], expected["open"], "queue aging's open tasks")
 
     def throughput(response):
-        counted(response.get_json()["totals"]["instancesCompleted"], expected["completed_in_window"],
-                "throughput's completed instances")
+        totals = response.get_json()["totals"]
+        counted(totals["instancesCompleted"], expected["completed_in_window"], "throughput's completed instances")
+        counted(totals["tasksCompleted"], expected["completed_in_window"], "throughput's completed tasks")
 
-    def any_rows(response):
-        body = response.get_json()
-        if not (body.get("rows") or body.get("instances") or (isinstance(body, list) and body)):
-            raise RuntimeError("an empty report")
+    def cycles(response):
+        counted(response.get_json()["overall"]["count"], expected["completed_in_window"], "cycle times' instances")
+
+    def sla(response):
+        counted(response.get_json()["totals"]["completedWithDue"], expected["with_due_in_window"],
+                "the SLA's completed tasks with a due date")
+
+    def incidents(response):
+        counted(response.get_json()["totals"]["incidentsOpened"], expected["incidents_in_window"],
+                "incidents opened")
+
+    def breakdown(response):
+        rows = response.get_json()["rows"]
+        counted(sum(row["open"] or 0 for row in rows), expected["open"], "the breakdown's open tasks")
 
     def page(response):
         tile = re.search(r'id="tile-open"[^>]*>([0-9,]+)<', response.get_data(as_text=True))
         counted(int(tile.group(1).replace(",", "")) if tile else 0, expected["open"], "the dashboard's open tasks")
 
-    return {"summary": summary, "queue-aging": aging, "throughput": throughput, "cycle-times": any_rows,
-            "sla": any_rows, "incidents": any_rows, "breakdown": any_rows, "dashboard": page}
+    return {"summary": summary, "queue-aging": aging, "throughput": throughput, "cycle-times": cycles,
+            "sla": sla, "incidents": incidents, "breakdown": breakdown, "dashboard": page}
 
 
 def run(results: dict) -> None:
