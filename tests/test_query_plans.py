@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
-from runner.models import db
-from runner.services import accounts, metrics, worklists
+from runner.models import Deployment, HumanTask, ProcessDefinition, ProcessInstance, db
+from runner.services import accounts, metrics, tasks, worklists
 from tests.accounts_fixtures import test_users  # noqa: F401
 from tests.conftest import selected_database
 
@@ -36,15 +36,35 @@ def human_task_plans(app, call) -> list[str]:
                 for statement, parameters in seen]
 
 
-def test_the_group_and_my_task_lists_walk_their_own_indexes(app, test_users):
-    alice_group, _ = human_task_plans(app, lambda actor: worklists.work_list(worklists.GROUP, actor))
-    assert "USING INDEX ix_human_tasks_worklist (state=? AND site=?)" in alice_group
+@pytest.fixture
+def open_task(app):
+    """One open task at NORTH (an admin's lists read the sites that have tasks first)."""
+    with app.app_context():
+        deployment = Deployment(name="p", content_hash="3" * 64, created_by="test")
+        db.session.add(deployment)
+        db.session.flush()
+        definition = ProcessDefinition(process_key="claims", version=1, name="claims", deployment_id=deployment.id)
+        db.session.add(definition)
+        db.session.flush()
+        db.session.add(ProcessInstance(id="i1", definition_id=definition.id, process_key="claims", site="NORTH",
+                                       state="running", workflow_state="", started_by="test", variables={}))
+        db.session.flush()
+        db.session.add(HumanTask(instance_id="i1", definition_id=definition.id, spiff_task_id="t1", element_id="review",
+                                 name="Review", process_key="claims", site="NORTH"))
+        db.session.commit()
+
+
+def test_the_group_and_my_task_lists_walk_their_own_indexes(app, test_users, open_task):
+    for group in human_task_plans(app, lambda actor: worklists.work_list(worklists.GROUP, actor)):
+        assert "USING INDEX ix_human_tasks_worklist (state=? AND site=?)" in group
+    for listed in human_task_plans(app, lambda actor: tasks.list_tasks(tasks.TaskFilter(), actor)):
+        assert "USING COVERING INDEX ix_human_tasks_worklist (state=? AND site=?)" in listed
     alice_mine, admin_mine = human_task_plans(app, lambda actor: worklists.work_list(worklists.MY, actor))
     assert "USING INDEX ix_human_tasks_assigned (assignee=? AND state=? AND site=?)" in alice_mine
     assert "USING INDEX ix_human_tasks_assigned (assignee=? AND state=?)" in admin_mine
 
 
-def test_the_open_work_per_step_is_read_from_its_index_alone(app, test_users):
+def test_the_open_work_per_step_is_read_from_its_index_alone(app, test_users, open_task):
     query = metrics.parse_query({})
     for open_steps in human_task_plans(app, lambda actor: metrics.queue_aging(query, actor)):
         assert "USING COVERING INDEX ix_human_tasks_open_steps (state=?)" in open_steps

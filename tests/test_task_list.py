@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select, update
 
 from runner.models import HumanTask, db
-from runner.services import tasks
+from runner.services import tasks, worklists
 from runner.services.accounts import Principal
 from runner.services.tasks import TaskFilter
 from tests.accounts_fixtures import bearer, client, test_users  # noqa: F401  (client: admin by default)
@@ -133,6 +133,24 @@ def test_each_list_holds_exactly_the_tasks_is_mine_lets_them_see_in_one_order(ap
                  for t in tasks.list_tasks(TaskFilter(limit=3, offset=offset), actor)]
         assert paged == [t.id for t in mine]
         assert len(mine) > 3 or who in ("nobody", "sam", "bob")  # alice's, carol's and the admin's take pages
+
+
+def test_an_admins_group_list_merges_every_sites_unclaimed_tasks_in_one_order(app, mixed_tasks):
+    admin = PRINCIPALS["admin"]
+    with app.app_context():
+        unclaimed = [t.id for t in sorted(db.session.scalars(select(HumanTask)), key=visible_order)
+                     if t.state == "open" and t.assignee is None]
+        assert len({db.session.get(HumanTask, i).site for i in unclaimed}) == 3
+        assert [i.task.id for i in worklists.work_list(worklists.GROUP, admin)] == unclaimed
+        paged = [i.task.id for offset in range(0, len(unclaimed) + 4, 4)
+                 for i in worklists.work_list(worklists.GROUP, admin, limit=4, offset=offset)]
+        assert paged == unclaimed
+        west = [i.task.id for i in worklists.work_list(worklists.GROUP, admin, site="WEST")]
+        assert west == [i for i in unclaimed if db.session.get(HumanTask, i).site == "WEST"]
+        assert worklists.work_list(worklists.GROUP, admin, site="EAST") == []
+        assert tasks.sites_with_tasks("open") == ["NORTH", "SOUTH", "WEST"]
+        assert tasks.sites_with_tasks("completed") == ["NORTH"]
+        assert tasks.sites_with_tasks("cancelled") == []
 
 
 def test_the_rules_the_lists_follow(app, mixed_tasks):

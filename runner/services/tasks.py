@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, false, or_, select, union_all
+from sqlalchemy import and_, exists, false, func, or_, select, union_all
 from sqlalchemy.orm import selectinload
 
 from ..engine import ProcessError
@@ -118,7 +118,8 @@ def list_tasks(filters: TaskFilter, actor: Principal) -> list[HumanTask]:
         # own first page in one statement and the pages are merged: the first `window` overall are among
         # those; the page's rows are read by id
         window = filters.limit + filters.offset
-        pages = [select(select(HumanTask.id).where(*conditions, _mine_by_id(actor), HumanTask.site == site)
+        theirs = [] if actor.is_admin else [_mine_by_id(actor)]
+        pages = [select(select(HumanTask.id).where(*conditions, *theirs, HumanTask.site == site)
                         .order_by(*WORKLIST_ORDER).limit(window).subquery().c.id) for site in sites]
         conditions = [HumanTask.id.in_(union_all(*pages))]
     # the candidates of the whole page in one query, not one per task when the list is rendered
@@ -128,13 +129,30 @@ def list_tasks(filters: TaskFilter, actor: Principal) -> list[HumanTask]:
 
 
 def _sites_to_read(filters: TaskFilter, actor: Principal) -> list[str] | None:
-    """The sites whose tasks list_tasks reads for a staff member: the one asked for if it is theirs, else
-    all of theirs. None for an admin, and for one instance's few tasks (checked row by row by _mine())."""
-    if actor.is_admin or filters.instance_id:
+    """The sites whose tasks list_tasks reads site by site: for a staff member the one asked for if it is
+    theirs, else all of theirs; for an admin listing tasks in one state, the one asked for, else every site
+    that has tasks in it (without a site, SQLite's planner read every task in the state and sorted them:
+    56 ms for an admin's list of one group's tasks at 100,000 open). None for tasks in any state (no index
+    order to walk), and for one instance's few tasks (checked row by row by _mine())."""
+    if filters.instance_id:
         return None
+    if actor.is_admin:
+        if not filters.state:
+            return None
+        return [filters.site] if filters.site else sites_with_tasks(filters.state)
     if filters.site:
         return [filters.site] if filters.site in actor.sites else []
     return sorted(actor.sites)
+
+
+def sites_with_tasks(state: str) -> list[str]:
+    """The sites that have tasks in `state`, in order: a loose scan of the worklist index, one seek per
+    site (the next site after the last), where a DISTINCT would read every task's entry."""
+    in_state = HumanTask.state == state
+    found = select(func.min(HumanTask.site).label("site")).where(in_state).cte("sites", recursive=True)
+    following = select(func.min(HumanTask.site)).where(in_state, HumanTask.site > found.c.site).scalar_subquery()
+    found = found.union_all(select(following).where(found.c.site.is_not(None)))
+    return list(db.session.scalars(select(found.c.site).where(found.c.site.is_not(None))))
 
 
 def get_task(task_id: str, actor: Principal) -> HumanTask:

@@ -14,13 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, union_all
 from sqlalchemy.orm import selectinload
 
 from ..models import HumanTask, TaskCandidate, db, utcnow
 from . import deployments
 from .accounts import Principal
-from .tasks import WORKLIST_ORDER, _at_their_sites, _offers
+from .tasks import WORKLIST_ORDER, _at_their_sites, _offers, sites_with_tasks
 
 MY, GROUP = "mine", "group"
 SLA_STATES = ("overdue", "due-today", "on-track")
@@ -80,6 +80,15 @@ def work_list(which: str, actor: Principal, process_key: str | None = None, site
         end_of_today = datetime.combine(now.date(), datetime.max.time())
         query = query.where(HumanTask.due_at >= now)
         query = query.where(HumanTask.due_at <= end_of_today if sla == "due-today" else HumanTask.due_at > end_of_today)
+    if actor.is_admin and which == GROUP:
+        # every unclaimed task: site by site, each site's first ones in the worklist index's order, merged
+        # (as tasks.list_tasks does); in one pass SQLite read and sorted every open task (24 ms at 100,000)
+        sites = [site] if site else sites_with_tasks("open")
+        if not sites:
+            return []
+        pages = [select(select(HumanTask.id).where(query.whereclause, HumanTask.site == s)
+                        .order_by(*WORKLIST_ORDER).limit(limit + offset).subquery().c.id) for s in sites]
+        query = select(HumanTask).where(HumanTask.id.in_(union_all(*pages)))
     # the candidates of the whole list in one query (the page shows whom each task is offered to)
     query = (query.order_by(*WORKLIST_ORDER).limit(limit).offset(offset)
              .options(selectinload(HumanTask.candidates)))
