@@ -90,16 +90,26 @@ class BenchEnv:
         from runner.services import deployments
         deployments.deploy(diagram_files(*names), name="bench", actor=self.system())
 
-    def signed_in_client(self):
-        """A test client signed in to the web pages as `bench`, through the login form as a browser is."""
+    def signed_in_client(self, username: str = BENCH_USER, password: str = BENCH_PASSWORD):
+        """A test client signed in to the web pages as `username` (`bench` by default), through the login
+        form as a browser is."""
         client = self.app.test_client()
         form = client.get("/login").get_data(as_text=True)
         token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
-        response = client.post("/login", data={"username": BENCH_USER, "password": BENCH_PASSWORD,
-                                               "csrf_token": token})
+        response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
         if response.status_code != 302:
             raise RuntimeError(f"sign-in failed: {response.status_code}")
         return client
+
+    def other_user(self, username: str, roles: tuple[str, ...], **memberships):
+        """A second user (`roles`, sites and groups as create_user takes them): the headers with their API
+        token, and a test client signed in to the web pages as them."""
+        from runner.services import accounts
+        password = f"{username}-password"
+        with self.app.app_context():
+            accounts.create_user(username, actor=self.system(), roles=roles, password=password, **memberships)
+            _, token = accounts.create_token(username, "bench", actor=self.system())
+        return {"Authorization": f"Bearer {token}"}, self.signed_in_client(username, password)
 
     def principal(self):
         from runner.services import accounts

@@ -22,7 +22,6 @@ from .task_list import SITES
 
 DIAGRAMS = ("one_user_task.bpmn",)
 PROCESS = "bench_one_task"
-ANALYST, ANALYST_PASSWORD = "bench_analyst", "bench-analyst-password"
 REPORTS = ("summary", "queue-aging", "cycle-times", "sla", "incidents", "throughput", "breakdown")
 BATCH = 5000
 DAY_MINUTES = 24 * 60
@@ -87,21 +86,6 @@ def populate(env: BenchEnv, n: int) -> dict:
     return expected
 
 
-def _analyst_client(env: BenchEnv):
-    """An analyst (every site) with an API token, and a test client signed in to the web pages as them."""
-    from runner.services import accounts
-
-    with env.app.app_context():
-        accounts.create_user(ANALYST, actor=env.system(), roles=("analyst",), password=ANALYST_PASSWORD)
-        _, token = accounts.create_token(ANALYST, "bench", actor=env.system())
-    web = env.app.test_client()
-    form = web.get("/login").get_data(as_text=True)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
-    if web.post("/login", data={"username": ANALYST, "password": ANALYST_PASSWORD, "csrf_token": csrf}).status_code != 302:
-        raise RuntimeError("the analyst's sign-in failed")
-    return {"Authorization": f"Bearer {token}"}, web
-
-
 def _timed(client, path: str, headers: dict, repeats: int, check) -> float:
     """p50 seconds of GET `path`; `check(response)` raises if the answer is wrong."""
     latencies = []
@@ -164,7 +148,7 @@ def run(results: dict) -> None:
         began = time.perf_counter()
         expected = populate(env, n)
         setup = time.perf_counter() - began
-        analyst_headers, analyst_web = _analyst_client(env)
+        analyst_headers, analyst_web = env.other_user("bench_analyst", ("analyst",))
         staff_web = env.signed_in_client()
         api = env.app.test_client()
         callers = {"analyst": (analyst_headers, analyst_web, _checks(expected, True)),

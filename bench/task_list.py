@@ -7,7 +7,8 @@ month either way (a tenth have none). The caller is a staff member at NORTH and 
 north_billing and north_finance (the API filters what they may see in the same query).
 Timed through the Flask test client: the API's filtered list (?site=NORTH&candidateGroup=north_billing)
 and unfiltered one (their whole inbox), and the staff pages signed in as the same user: "Group tasks"
-(its first page of 100, the filter menus, the navigation's counts) and "My tasks" (nothing claimed).
+(its first page of 100, the filter menus, the navigation's counts) and "My tasks" (nothing claimed);
+and, for an admin (every site, every unclaimed task), the API's unfiltered list and "Group tasks".
 Every answer is checked: a full page, at the right sites and groups.
 """
 from __future__ import annotations
@@ -70,14 +71,16 @@ def populate(env: BenchEnv, n: int) -> None:
             db.session.commit()
 
 
-def timed_gets(env: BenchEnv, path: str, repeats: int, client=None, check=None) -> tuple[list[float], list[float], int]:
-    """Wall-clock and CPU seconds (this process: the request's own work) of each GET, and the rows of the
-    last; `check(response)` gives the rows and raises if the answer is not what it should be."""
+def timed_gets(env: BenchEnv, path: str, repeats: int, client=None, check=None,
+               headers: dict | None = None) -> tuple[list[float], list[float], int]:
+    """Wall-clock and CPU seconds (this process: the request's own work) of each GET (with `headers`, by
+    default the bench user's token), and the rows of the last; `check(response)` gives the rows and raises
+    if the answer is not what it should be."""
     client = client or env.app.test_client()
     latencies, cpu, count = [], [], 0
     for i in range(repeats + 5):
         began, began_cpu = time.perf_counter(), time.process_time()
-        response = client.get(path, headers=env.headers)
+        response = client.get(path, headers=headers or env.headers)
         elapsed, elapsed_cpu = time.perf_counter() - began, time.process_time() - began_cpu
         if response.status_code != 200:
             raise RuntimeError(f"GET {path}: {response.status_code} {response.get_data(as_text=True)[:300]}")
@@ -88,12 +91,13 @@ def timed_gets(env: BenchEnv, path: str, repeats: int, client=None, check=None) 
     return latencies, cpu, count
 
 
-def _api_rows(site: str | None = None, group: str | None = None):
-    """A full page (PAGE rows) of the API's list, at `site` and offered to `group` when given."""
+def _api_rows(site: str | None = None, group: str | None = None, sites=("NORTH", "SOUTH")):
+    """A full page (PAGE rows) of the API's list, at `site` and offered to `group` when given, at `sites`
+    (None: any)."""
     def check(response) -> int:
         rows = response.get_json()
         wrong = [r["id"] for r in rows if (site and r["site"] != site) or (group and group not in r["candidateGroups"])
-                 or r["site"] not in ("NORTH", "SOUTH")]
+                 or (sites and r["site"] not in sites)]
         if len(rows) != PAGE or wrong:
             raise RuntimeError(f"the list gave {len(rows)} rows (expected {PAGE}), {len(wrong)} of them wrong")
         return len(rows)
@@ -131,13 +135,16 @@ def run(results: dict) -> None:
         populate(env, n)
         setup = time.perf_counter() - began
         web = env.signed_in_client()
-        for figure, path, client, check in (
-                ("task_list_site_group", "/api/v1/tasks?site=NORTH&candidateGroup=north_billing", None,
+        admin_headers, admin_web = env.other_user("bench_admin", ("admin",))  # sees every site
+        for figure, path, client, headers, check in (
+                ("task_list_site_group", "/api/v1/tasks?site=NORTH&candidateGroup=north_billing", None, None,
                  _api_rows("NORTH", "north_billing")),
-                ("task_list_inbox", "/api/v1/tasks", None, _api_rows()),
-                ("task_page_group", "/tasks/group", web, _page_rows(PAGE_ROWS)),  # what staff open
-                ("task_page_mine", "/tasks", web, _page_rows(0))):  # nothing claimed: its count, facets, nav
-            latencies, cpu, count = timed_gets(env, path, repeats, client, check)
+                ("task_list_inbox", "/api/v1/tasks", None, None, _api_rows()),
+                ("task_page_group", "/tasks/group", web, None, _page_rows(PAGE_ROWS)),  # what staff open
+                ("task_page_mine", "/tasks", web, None, _page_rows(0)),  # nothing claimed: its count, facets, nav
+                ("task_list_admin_inbox", "/api/v1/tasks", None, admin_headers, _api_rows(sites=None)),
+                ("task_page_group_admin", "/tasks/group", admin_web, None, _page_rows(PAGE_ROWS))):
+            latencies, cpu, count = timed_gets(env, path, repeats, client, check, headers)
             report(figure, p50_ms=percentile(latencies, 50) * 1000, p99_ms=percentile(latencies, 99) * 1000,
                    cpu_p50_ms=percentile(cpu, 50) * 1000, open_instances=n, rows=count, setup_s=setup,
                    target=f"p50<={TARGET_P50_MS}ms")
