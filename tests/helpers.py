@@ -23,3 +23,19 @@ def upload(client, files: dict[str, bytes], name: str | None = None, headers: di
         data["name"] = name
     return client.post("/api/v1/deployments", data=data, content_type="multipart/form-data",
                        headers=headers or {})
+
+
+def crafted_versions(*versions: tuple[str, int]) -> dict:
+    """{(process key, version): ProcessDefinition}: versions without files, in one deployment, flushed in
+    the current app context, for tests that write the rows a process leaves behind themselves."""
+    import uuid
+
+    from runner.models import Deployment, ProcessDefinition, db
+    deployment = Deployment(name="crafted", content_hash=uuid.uuid4().hex * 2, created_by="test")
+    db.session.add(deployment)
+    db.session.flush()
+    found = {(key, version): ProcessDefinition(process_key=key, version=version, name=key,
+                                               deployment_id=deployment.id) for key, version in versions}
+    db.session.add_all(found.values())
+    db.session.flush()
+    return found

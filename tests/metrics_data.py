@@ -9,8 +9,8 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta
 
-from runner.models import (AuditEvent, Deployment, HumanTask, Incident, Job, ProcessDefinition, ProcessInstance,
-                           StageInterval, db)
+from runner.models import AuditEvent, HumanTask, Incident, Job, ProcessInstance, StageInterval, db
+from tests.helpers import crafted_versions
 
 WINDOW = {"from": "2024-03-01", "to": "2024-03-10"}
 _ids = itertools.count(1)
@@ -22,15 +22,7 @@ def t(day: int, hour: float = 0, month: int = 3) -> datetime:
 
 def add_crafted_rows(now: datetime) -> None:
     """Add the rows inside the current app context and commit them."""
-    deployment = Deployment(name="crafted", content_hash="0" * 64, created_by="test")
-    db.session.add(deployment)
-    db.session.flush()
-    definitions = {}
-    for key, version in (("refund", 1), ("refund", 2), ("claims", 1)):
-        definitions[key, version] = ProcessDefinition(process_key=key, version=version, name=key,
-                                                      deployment_id=deployment.id)
-        db.session.add(definitions[key, version])
-    db.session.flush()
+    definitions = crafted_versions(("refund", 1), ("refund", 2), ("claims", 1))
 
     def instance(name, key, version, site, state, started, ended=None):
         row = ProcessInstance(id=name, definition_id=definitions[key, version].id, process_key=key, site=site,

@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
-from runner.models import Deployment, HumanTask, ProcessDefinition, ProcessInstance, db
+from runner.models import HumanTask, ProcessInstance, db
 from runner.services import accounts, metrics, tasks, worklists
 from tests.accounts_fixtures import test_users  # noqa: F401
 from tests.conftest import selected_database
+from tests.helpers import crafted_versions
 
 pytestmark = pytest.mark.skipif(selected_database() != "sqlite", reason="SQLite's planner (LANES_TEST_DB=sqlite)")
 
@@ -40,12 +41,7 @@ def human_task_plans(app, call) -> list[str]:
 def open_task(app):
     """One open task at NORTH (an admin's lists read the sites that have tasks first)."""
     with app.app_context():
-        deployment = Deployment(name="p", content_hash="3" * 64, created_by="test")
-        db.session.add(deployment)
-        db.session.flush()
-        definition = ProcessDefinition(process_key="claims", version=1, name="claims", deployment_id=deployment.id)
-        db.session.add(definition)
-        db.session.flush()
+        definition = crafted_versions(("claims", 1))["claims", 1]
         db.session.add(ProcessInstance(id="i1", definition_id=definition.id, process_key="claims", site="NORTH",
                                        state="running", workflow_state="", started_by="test", variables={}))
         db.session.flush()

@@ -11,9 +11,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, select
 
 from adapters import sandbox
-from runner.models import (AuditEvent, Deployment, HumanTask, ProcessDefinition, ProcessInstance, StageInterval, db,
-                           upgrade_database)
+from runner.models import AuditEvent, HumanTask, ProcessInstance, StageInterval, db, upgrade_database
 from runner.models.migrate import alembic_config
+from tests.helpers import crafted_versions
 
 
 def test_the_migrated_schema_is_the_one_the_models_declare(database_url):
@@ -32,13 +32,8 @@ def test_the_migrated_schema_is_the_one_the_models_declare(database_url):
 def test_migration_0013_gives_each_task_the_version_it_is_open_or_ran_under(app, database_url):
     moved_at, ended_at = datetime(2024, 5, 10), datetime(2024, 5, 11)
     with app.app_context():
-        deployment = Deployment(name="m", content_hash="2" * 64, created_by="test")
-        db.session.add(deployment)
-        db.session.flush()
-        v1, v2 = (ProcessDefinition(process_key="claims", version=v, name="claims", deployment_id=deployment.id)
-                  for v in (1, 2))
-        db.session.add_all([v1, v2])
-        db.session.flush()
+        crafted = crafted_versions(("claims", 1), ("claims", 2))
+        v1, v2 = crafted["claims", 1], crafted["claims", 2]
         for name, version, state in (("moved", v2, "running"), ("stayed", v1, "running"), ("ended", v1, "terminated")):
             db.session.add(ProcessInstance(id=name, definition_id=version.id, process_key="claims", site="NORTH",
                                            state=state, workflow_state="", started_by="test", variables={},

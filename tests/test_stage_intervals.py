@@ -10,11 +10,10 @@ from pathlib import Path
 from alembic import command
 from sqlalchemy import event, inspect, select
 
-from runner.models import (AuditEvent, Deployment, ProcessDefinition, ProcessInstance, StageInterval, db,
-                           upgrade_database)
+from runner.models import AuditEvent, ProcessInstance, StageInterval, db, upgrade_database
 from runner.models.migrate import alembic_config
 from tests.accounts_fixtures import client, test_users  # noqa: F401  (client: admin by default)
-from tests.helpers import upload
+from tests.helpers import crafted_versions, upload
 
 LOOP = Path(__file__).parent / "fixtures" / "step_cost" / "task_loop.bpmn"
 MESSAGES = Path(__file__).parent / "fixtures" / "messages" / "claim_denial.bpmn"
@@ -109,12 +108,7 @@ def test_an_instance_a_message_starts_in_a_stage_gets_its_stay_whatever_order_th
 def test_migration_0010_enters_running_instances_in_their_current_status(app, database_url):
     at = datetime(2024, 5, 1, 9)
     with app.app_context():
-        deployment = Deployment(name="m", content_hash="1" * 64, created_by="test")
-        db.session.add(deployment)
-        db.session.flush()
-        definition = ProcessDefinition(process_key="claims", version=1, name="claims", deployment_id=deployment.id)
-        db.session.add(definition)
-        db.session.flush()
+        definition = crafted_versions(("claims", 1))["claims", 1]
         for name, state, status in (("waiting", "running", "in_review"), ("paused", "suspended", "appeal_submitted"),
                                     ("quiet", "running", "classified"), ("number", "running", 7),
                                     ("blank", "running", ""), ("none", "running", None),
