@@ -1,8 +1,9 @@
 """The task list (GET /api/v1/tasks, tasks.list_tasks): who sees which task, in which order, page by page.
 
 A staff member's list reads each of their sites' open tasks in worklist order and keeps those whose id
-is theirs (offered to them or their groups, assigned to or completed by them); an admin's and one
-instance's list check the rows themselves. Whatever the path, the list must hold exactly the tasks
+is theirs (offered to them or their groups, assigned to or completed by them); an admin's reads each
+site's (all of theirs) the same way, keeping every id; a list of tasks in any state, one instance's,
+and one over more than MAX_SITE_PAGES sites check the rows themselves in one pass. Whatever the path, the list must hold exactly the tasks
 is_mine() lets them see, in (undated last, due_at, created_at, id) order, and pages must cut that
 one order.
 """
@@ -151,6 +152,18 @@ def test_an_admins_group_list_merges_every_sites_unclaimed_tasks_in_one_order(ap
         assert tasks.sites_with_tasks("open") == ["NORTH", "SOUTH", "WEST"]
         assert tasks.sites_with_tasks("completed") == ["NORTH"]
         assert tasks.sites_with_tasks("cancelled") == []
+
+
+@pytest.mark.parametrize("who", ["admin", "alice", "carol"])
+def test_past_max_site_pages_the_lists_are_read_in_one_pass_and_hold_the_same(app, mixed_tasks, who, monkeypatch):
+    actor = PRINCIPALS[who]
+    with app.app_context():
+        def lists():
+            return ([[t.id for t in tasks.list_tasks(f, actor)] for f in FILTERS],
+                    [i.task.id for i in worklists.work_list(worklists.GROUP, actor)])
+        site_by_site = lists()
+        monkeypatch.setattr(tasks, "MAX_SITE_PAGES", 1)
+        assert lists() == site_by_site
 
 
 def test_the_rules_the_lists_follow(app, mixed_tasks):
