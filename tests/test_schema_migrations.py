@@ -5,14 +5,16 @@ from __future__ import annotations
 import warnings
 from datetime import datetime
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, text
 
 from adapters import sandbox
 from runner.models import AuditEvent, HumanTask, ProcessInstance, StageInterval, db, upgrade_database
 from runner.models.migrate import alembic_config
+from tests.conftest import selected_database
 from tests.helpers import crafted_versions
 
 
@@ -65,3 +67,22 @@ def test_migration_0013_gives_each_task_the_version_it_is_open_or_ran_under(app,
     assert versions == {"done-before-the-move": ids[1], "cancelled-by-the-move": ids[1],
                         "open-after-the-move": ids[2], "done-after-the-move": ids[2], "never-moved": ids[1]}
     assert stays == {"stayed": None, "ended": ended_at}
+
+
+def test_migration_0014_puts_the_assignee_in_the_worklist_index_on_postgresql(database_url):
+    if selected_database() != "postgresql":
+        pytest.skip("PostgreSQL only (SQLite has no INCLUDE)")
+
+    def definition() -> str:
+        engine = create_engine(database_url)
+        try:
+            with engine.connect() as connection:
+                return connection.execute(text("SELECT indexdef FROM pg_indexes "
+                                               "WHERE indexname = 'ix_human_tasks_worklist'")).scalar_one()
+        finally:
+            engine.dispose()
+    assert definition().endswith("INCLUDE (assignee)")
+    command.downgrade(alembic_config(database_url), "0013")
+    assert "INCLUDE" not in definition()
+    upgrade_database(database_url)
+    assert definition().endswith("INCLUDE (assignee)")

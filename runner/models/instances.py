@@ -59,7 +59,8 @@ class HumanTask(db.Model):
     __table_args__ = (
         # task lists: open tasks at a site in due order (nulls last), read in index order (migration 0007),
         # the id last: a total order, and the ids without reading the rows (migration 0011)
-        Index("ix_human_tasks_worklist", "state", "site", text("(due_at IS NULL)"), "due_at", "created_at", "id"),
+        Index("ix_human_tasks_worklist", "state", "site", text("(due_at IS NULL)"), "due_at", "created_at", "id",
+              postgresql_include=["assignee"]),  # a Group list's unclaimed test from the index (migration 0014)
         Index("ix_human_tasks_completed", "state", "completed_at"),  # metrics (migration 0006)
         # a user's open tasks at their sites ("my tasks"); the unclaimed ones are not in it (migration 0012)
         Index("ix_human_tasks_assigned", "assignee", "state", "site", sqlite_where=text("assignee IS NOT NULL"),
