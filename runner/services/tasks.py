@@ -85,8 +85,8 @@ def is_mine(task: HumanTask, actor: Principal) -> bool:
 # ix_human_tasks_worklist (migration 0011); the id last makes the order total, so that tasks due and created
 # at the same instant (multi-instance children) keep their places from one page to the next
 WORKLIST_ORDER = (HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at, HumanTask.id)
-# a list read site by site merges one page per site (list_tasks, worklists.work_list); past this many sites
-# it is read in one pass instead
+# a list read site by site merges one page per site (first_at_each_site); past this many sites it is read
+# in one pass instead (site_by_site)
 MAX_SITE_PAGES = 50
 
 
@@ -115,16 +115,10 @@ def list_tasks(filters: TaskFilter, actor: Principal) -> list[HumanTask]:
     elif not sites:
         return []
     else:
-        # the ids of a site's open tasks come in order from the worklist index and stop at the page: a site
-        # where little is theirs costs a range of index entries, no row read and no candidate lookup per
-        # task (_mine_by_id). Over several sites the index cannot give one order, so each site reads its
-        # own first page in one statement and the pages are merged: the first `window` overall are among
-        # those; the page's rows are read by id
-        window = filters.limit + filters.offset
+        # a site where little is theirs costs a range of index entries, no row read and no candidate
+        # lookup per task (_mine_by_id)
         theirs = [] if actor.is_admin else [_mine_by_id(actor)]
-        pages = [select(select(HumanTask.id).where(*conditions, *theirs, HumanTask.site == site)
-                        .order_by(*WORKLIST_ORDER).limit(window).subquery().c.id) for site in sites]
-        conditions = [HumanTask.id.in_(union_all(*pages))]
+        conditions = [first_at_each_site([*conditions, *theirs], sites, filters.limit + filters.offset)]
     # the candidates of the whole page in one query, not one per task when the list is rendered
     query = (select(HumanTask).where(*conditions).order_by(*WORKLIST_ORDER)
              .options(selectinload(HumanTask.candidates)))
@@ -136,8 +130,8 @@ def _sites_to_read(filters: TaskFilter, actor: Principal) -> list[str] | None:
     theirs, else all of theirs; for an admin listing tasks in one state, the one asked for, else every site
     that has tasks in it (without a site, SQLite's planner read every task in the state and sorted them:
     56 ms for an admin's list of one group's tasks at 100,000 open). None for tasks in any state (no index
-    order to walk), for one instance's few tasks (checked row by row by _mine()), and for more than
-    MAX_SITE_PAGES sites (one pass then costs less than merging so many pages; SQLite takes at most 500)."""
+    order to walk), for one instance's few tasks (checked row by row by _mine()), and past MAX_SITE_PAGES
+    sites (site_by_site)."""
     if filters.instance_id:
         return None
     if actor.is_admin:
@@ -148,7 +142,23 @@ def _sites_to_read(filters: TaskFilter, actor: Principal) -> list[str] | None:
         return [filters.site] if filters.site in actor.sites else []
     else:
         sites = sorted(actor.sites)
+    return site_by_site(sites)
+
+
+def site_by_site(sites: list[str]) -> list[str] | None:
+    """`sites`, to be read site by site (first_at_each_site), or None past MAX_SITE_PAGES of them: one
+    pass then costs less than merging so many pages (and SQLite takes at most 500)."""
     return sites if len(sites) <= MAX_SITE_PAGES else None
+
+
+def first_at_each_site(conditions: list, sites: list[str], window: int):
+    """SQL condition: the task is among the first `window` in WORKLIST_ORDER matching `conditions` at one of
+    `sites`. The ids of a site's tasks come in order from the worklist index and stop at the window; over
+    several sites the index cannot give one order, so each site reads its own first ones in one statement
+    and the caller's ORDER BY merges them: the first `window` overall are among those."""
+    pages = [select(select(HumanTask.id).where(*conditions, HumanTask.site == site)
+                    .order_by(*WORKLIST_ORDER).limit(window).subquery().c.id) for site in sites]
+    return HumanTask.id.in_(union_all(*pages))
 
 
 def sites_with_tasks(state: str) -> list[str]:

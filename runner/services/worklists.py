@@ -14,14 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, union_all
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from ..models import HumanTask, TaskCandidate, db, utcnow
 from . import deployments
 from .accounts import Principal
-from . import tasks
-from .tasks import WORKLIST_ORDER, _at_their_sites, _mine_by_id, _offers, sites_with_tasks
+from .tasks import (WORKLIST_ORDER, _at_their_sites, _mine_by_id, _offers, first_at_each_site, site_by_site,
+                    sites_with_tasks)
 
 MY, GROUP = "mine", "group"
 SLA_STATES = ("overdue", "due-today", "on-track")
@@ -74,8 +74,7 @@ def work_list(which: str, actor: Principal, process_key: str | None = None, site
     """`which` is MY or GROUP; the earliest due first, tasks without a due date last (WORKLIST_ORDER,
     a total order: pages by `offset` hold each task once)."""
     sites = _sites_by_site(which, actor, site)
-    by_site = sites is not None and len(sites) <= tasks.MAX_SITE_PAGES
-    query = _list_query(which, actor, by_id=by_site)
+    query = _list_query(which, actor, by_id=sites is not None)
     if process_key:
         query = query.where(HumanTask.process_key == process_key)
     if site:
@@ -87,12 +86,10 @@ def work_list(which: str, actor: Principal, process_key: str | None = None, site
         end_of_today = datetime.combine(now.date(), datetime.max.time())
         query = query.where(HumanTask.due_at >= now)
         query = query.where(HumanTask.due_at <= end_of_today if sla == "due-today" else HumanTask.due_at > end_of_today)
-    if by_site:
+    if sites is not None:
         if not sites:
             return []
-        pages = [select(select(HumanTask.id).where(query.whereclause, HumanTask.site == s)
-                        .order_by(*WORKLIST_ORDER).limit(limit + offset).subquery().c.id) for s in sites]
-        query = select(HumanTask).where(HumanTask.id.in_(union_all(*pages)))
+        query = select(HumanTask).where(first_at_each_site([query.whereclause], sites, limit + offset))
     # the candidates of the whole list in one query (the page shows whom each task is offered to)
     query = (query.order_by(*WORKLIST_ORDER).limit(limit).offset(offset)
              .options(selectinload(HumanTask.candidates)))
@@ -100,21 +97,22 @@ def work_list(which: str, actor: Principal, process_key: str | None = None, site
 
 
 def _sites_by_site(which: str, actor: Principal, site: str | None) -> list[str] | None:
-    """The sites whose first tasks a Group list reads site by site, in the worklist index's order, and
-    merges (as tasks.list_tasks does); None: one pass. Measured at 100,000 open tasks (bench/task_list.py):
+    """The sites whose first tasks a Group list reads site by site and merges (tasks.first_at_each_site, as
+    tasks.list_tasks does); None: one pass. Measured at 100,000 open tasks (bench/task_list.py):
     - an admin's: in one pass SQLite read and sorted every open task (the page: 50 ms, 27 to 29 ms so);
     - a staff member's on PostgreSQL: one pass read every open task at their sites, then sorted (the page:
       53 ms, 42 to 46 ms so, with _mine_by_id's hashed sets; one IN made PostgreSQL probe the candidates
-      for each task at a site where none is theirs). On SQLite one pass stays: it reads those in the worklist index, where walking each site's
-      range reads every row for its assignee, which the index lacks (27 ms against 48 ms).
+      for each task at a site where none is theirs). On SQLite one pass stays: it reads those in the
+      worklist index, where walking each site's range reads every row for its assignee, which the index
+      lacks (27 ms against 48 ms).
     A staff member's sites are also in the list's own condition, so a site not theirs gives nothing."""
     if which != GROUP:
         return None
     if actor.is_admin:
-        return [site] if site else sites_with_tasks("open")
+        return site_by_site([site] if site else sites_with_tasks("open"))
     if db.engine.dialect.name != "postgresql":
         return None
-    return [site] if site else sorted(actor.sites)
+    return site_by_site([site] if site else sorted(actor.sites))
 
 
 def list_facets(actor: Principal) -> dict[str, list[str]]:

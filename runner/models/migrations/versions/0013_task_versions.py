@@ -27,8 +27,6 @@ branch_labels = None
 depends_on = None
 
 OPEN_STEPS = ["state", "process_key", "definition_id", "site", "element_id", "created_at", "due_at", "name"]
-
-
 FROM_VERSION = {"sqlite": "CAST(json_extract(a.details, '$.from_version') AS INTEGER)",
                 "postgresql": "CAST(a.details->>'from_version' AS INTEGER)"}
 
