@@ -18,7 +18,7 @@ import uuid
 from datetime import timedelta
 
 from .common import SEED, BenchEnv, percentile, report, scaled
-from .task_list import SITES
+from .task_list import SITES, timed_gets
 
 DIAGRAMS = ("one_user_task.bpmn",)
 PROCESS = "bench_one_task"
@@ -86,21 +86,6 @@ def populate(env: BenchEnv, n: int) -> dict:
     return expected
 
 
-def _timed(client, path: str, headers: dict, repeats: int, check) -> float:
-    """p50 seconds of GET `path`; `check(response)` raises if the answer is wrong."""
-    latencies = []
-    for i in range(repeats + 2):
-        began = time.perf_counter()
-        response = client.get(path, headers=headers)
-        elapsed = time.perf_counter() - began
-        if response.status_code != 200:
-            raise RuntimeError(f"GET {path}: {response.status_code} {response.get_data(as_text=True)[:300]}")
-        check(response)
-        if i >= 2:
-            latencies.append(elapsed)
-    return percentile(latencies, 50)
-
-
 def _checks(expected: dict, everyone: bool):
     """Per report, a check of its answer: exact counts for the analyst, a share of them for staff."""
     def counted(value: int, total: int, what: str) -> None:
@@ -156,9 +141,8 @@ def run(results: dict) -> None:
         for name in (*REPORTS, "dashboard"):
             timings = {}
             for who, (headers, web, checks) in callers.items():
-                if name == "dashboard":
-                    timings[who] = _timed(web, "/dashboard", {}, repeats, checks[name])
-                else:
-                    timings[who] = _timed(api, f"/api/v1/metrics/{name}", headers, repeats, checks[name])
+                client, path = (web, "/dashboard") if name == "dashboard" else (api, f"/api/v1/metrics/{name}")
+                latencies, _, _ = timed_gets(env, path, repeats, client, checks[name], headers)
+                timings[who] = percentile(latencies, 50)
             report(f"metrics_history_{name.replace('-', '_')}", analyst_p50_ms=timings["analyst"] * 1000,
                    staff_p50_ms=timings["staff"] * 1000, instances=n, open_tasks=expected["open"], setup_s=setup)
