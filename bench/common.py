@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 DIAGRAMS = Path(__file__).resolve().parent / "diagrams"
@@ -46,6 +47,23 @@ def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * pct // 100))  # ceil
     return ordered[int(rank) - 1]
+
+
+@contextmanager
+def postgres_cluster(what: str):
+    """A throwaway PostgreSQL cluster (tests/postgres.py: initdb + pg_ctl on loopback), stopped at the end;
+    None, with a note that `what` is skipped, where PostgreSQL is not installed."""
+    try:
+        from tests.postgres import Cluster, PostgresUnavailable
+        cluster = Cluster().start()
+    except (ImportError, PostgresUnavailable) as exc:
+        print(f"{what} skipped: no PostgreSQL here ({exc})", file=sys.stderr)
+        yield None
+        return
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 def diagram_files(*names: str) -> dict[str, bytes]:

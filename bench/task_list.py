@@ -18,12 +18,11 @@ from __future__ import annotations
 import json
 import random
 import re
-import sys
 import time
 import uuid
 from datetime import timedelta
 
-from .common import SEED, BenchEnv, percentile, report, scaled
+from .common import SEED, BenchEnv, percentile, postgres_cluster, report, scaled
 
 DIAGRAMS = ("one_user_task.bpmn",)
 PROCESS = "bench_one_task"
@@ -172,15 +171,8 @@ def run(results: dict) -> None:
     repeats = scaled(100, 50)
     with BenchEnv("task-list", DIAGRAMS, user_groups=USER_GROUPS) as env:
         measure(env, "sqlite", n, repeats)
-    try:  # the same on PostgreSQL, the production database, where it is installed
-        from tests.postgres import Cluster, PostgresUnavailable
-        cluster = Cluster().start()
-    except (ImportError, PostgresUnavailable) as exc:
-        print(f"task_list on PostgreSQL skipped: no PostgreSQL here ({exc})", file=sys.stderr)
-        return
-    try:
-        url = cluster.create_database("bench_task_list")
-        with BenchEnv("task-list-pg", DIAGRAMS, user_groups=USER_GROUPS, url=url) as env:
-            measure(env, "postgresql", n, repeats)
-    finally:
-        cluster.stop()
+    with postgres_cluster("task_list on PostgreSQL") as cluster:  # the production database, where installed
+        if cluster is not None:
+            url = cluster.create_database("bench_task_list")
+            with BenchEnv("task-list-pg", DIAGRAMS, user_groups=USER_GROUPS, url=url) as env:
+                measure(env, "postgresql", n, repeats)

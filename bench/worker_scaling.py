@@ -11,11 +11,10 @@ Without PostgreSQL on the machine the figure is skipped with a note.
 """
 from __future__ import annotations
 
-import sys
 import time
 from datetime import timedelta
 
-from .common import BenchEnv, LanesProcess, report, scaled
+from .common import BenchEnv, LanesProcess, postgres_cluster, report, scaled
 from .timers_jobs import JOB_DIAGRAMS, _running, _start
 
 WORKERS = (1, 2, 4)
@@ -77,13 +76,9 @@ def drain_seconds(cluster, workers: int, k: int) -> tuple[float, dict]:
 
 
 def run(results: dict) -> None:
-    try:
-        from tests.postgres import Cluster, PostgresUnavailable
-        cluster = Cluster().start()
-    except (ImportError, PostgresUnavailable) as exc:
-        print(f"worker_scaling skipped: no PostgreSQL here ({exc})", file=sys.stderr)
-        return
-    try:
+    with postgres_cluster("worker_scaling") as cluster:
+        if cluster is None:
+            return
         k = scaled(2000, 300)
         for workers in WORKERS:
             seconds, calls = drain_seconds(cluster, workers, k)
@@ -92,5 +87,3 @@ def run(results: dict) -> None:
             expected = {"effects": k, "keys": k, "replays": 0, "completed_instances": k, "completed_twice": 0}
             if calls != expected:  # the figure above is printed, but it does not count
                 raise RuntimeError(f"{workers} worker(s), {k} jobs: {calls}, expected {expected}")
-    finally:
-        cluster.stop()
