@@ -12,9 +12,12 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
+from .task_walk import FastTaskWalk
 
-class LanesWorkflow(BpmnWorkflow):
-    """A BpmnWorkflow whose waiting timers are only looked at when named in `due_timers` (task ids)."""
+
+class LanesWorkflow(FastTaskWalk, BpmnWorkflow):
+    """A BpmnWorkflow whose waiting timers are only looked at when named in `due_timers` (task ids)
+    (and whose get_tasks is task_walk's)."""
 
     due_timers: frozenset[str] = frozenset()
 

@@ -1,0 +1,156 @@
+"""task_walk's queries return what SpiffWorkflow's iterators return, task for task and in order.
+
+Every diagram in the repository (the sample processes, the test fixtures, the benchmark diagrams) is
+driven as far as a generic driver gets it (user tasks answered, service calls answered, due timers
+fired), and after every step each query the fast walk answers is asked of both walks: every state mask
+Spiff's states make, with and without `manual`, from the root and from each task in the tree.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
+from SpiffWorkflow.util.task import TaskIterator, TaskState
+
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+
+from runner.engine import ProcessRuntime, messages, parse_deployment, serialization
+from runner.engine.runtime import ProcessError
+from runner.engine.task_walk import walk
+from runner.engine.timers import LanesWorkflow
+
+ROOT = Path(__file__).parent.parent.parent
+FOLDERS = sorted({path.parent for pattern in ("processes/*/*.bpmn", "tests/fixtures/*/*.bpmn", "bench/diagrams/*.bpmn")
+                  for path in ROOT.glob(pattern)})
+NOW = datetime(2026, 1, 5, 9, 0)
+STATES = (TaskState.MAYBE, TaskState.LIKELY, TaskState.FUTURE, TaskState.WAITING, TaskState.READY,
+          TaskState.STARTED, TaskState.COMPLETED, TaskState.ERROR, TaskState.CANCELLED)
+MASKS = (*STATES, TaskState.READY | TaskState.WAITING, TaskState.READY | TaskState.WAITING | TaskState.STARTED,
+         TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR, TaskState.PREDICTED_MASK,
+         TaskState.DEFINITE_MASK, TaskState.NOT_FINISHED_MASK, TaskState.FINISHED_MASK, TaskState.ANY_MASK)
+START = {"site": "NORTH", "business_key": "BK-1", "turns": 2, "voters": 2, "amount": 250, "reason": "overpayment",
+         "patient_account": "PA-1", "cost_center": "CC-100", "category": "clinical_supplies", "payer": "ACME",
+         "denial_code": "CO-45", "denied_amount": 300, "claim_id": "BK-1",
+         "lines": [{"description": "Otoscope", "quantity": 2, "unit_price": 450},
+                   {"description": "Gloves", "quantity": 10, "unit_price": 19}]}
+ANSWER = {"approved": True, "decision": "approve", "answer": 1, "ok": True, "notes": "checked"}
+
+
+def ids(tasks) -> list:
+    return [task.id for task in tasks]
+
+
+def same_walks(workflow) -> None:
+    """Assert that the workflow's queries answer as SpiffWorkflow's iterator does, for every query the fast
+    walk takes: each state mask, with and without `manual`, from the root and from every task; each spec
+    name; and the waiting tasks the refresh after each completed task visits (Spiff's plain TaskIterator)."""
+    assert isinstance(workflow, LanesWorkflow)
+    for first in (None, *list(workflow.tasks.values())):
+        for state in MASKS:
+            for manual in (None, True, False):
+                kwargs = {"state": state} if manual is None else {"state": state, "manual": manual}
+                spiff = BpmnTaskIterator(first or workflow.task_tree, **kwargs)
+                assert ids(workflow.get_tasks(first, **kwargs)) == ids(spiff), (first, TaskState.get_name(state), manual)
+    for name in {task.task_spec.name for task in workflow.tasks.values()}:
+        assert ids(workflow.get_tasks(spec_name=name)) == ids(BpmnTaskIterator(workflow.task_tree, spec_name=name))
+    assert ids(workflow.get_tasks()) == ids(BpmnTaskIterator(workflow.task_tree))
+    assert ids(walk(workflow.task_tree, TaskState.WAITING)) == ids(TaskIterator(workflow.task_tree, state=TaskState.WAITING))
+
+
+def runtimes(folder: Path) -> list[ProcessRuntime]:
+    """Each process of each BPMN file in `folder`, deployed with the folder's DMN and all forms."""
+    shared = [*sorted(folder.glob("*.dmn")), *sorted(folder.glob("*.form")), *sorted((ROOT / "forms").glob("*.form"))]
+    found = []
+    for bpmn in sorted(folder.glob("*.bpmn")):
+        parsed = parse_deployment({path.name: path.read_bytes() for path in (bpmn, *shared)})
+        found.extend(ProcessRuntime(process, parsed) for process in parsed.processes.values())
+    return found
+
+
+def drive(rt: ProcessRuntime, steps: int = 25) -> tuple[int, int]:
+    """Run an instance as far as generic answers take it, comparing the walks after every step;
+    returns (steps compared without subprocesses, steps compared with subprocesses)."""
+    names = sorted(messages.start_messages(rt.process))
+    try:  # a process that starts only with a message starts with its first
+        workflow = rt.start(dict(START), message=(names[0], {}) if names and not _plain_start(rt) else None)
+    except ProcessError:  # needs data the driver does not have
+        return 0, 0
+    plain = nested = 0
+    for step in range(steps):
+        same_walks(workflow)
+        if workflow.subprocesses:
+            nested += 1
+        else:
+            plain += 1
+        if workflow.is_completed():
+            break
+        workflow = rt.load(rt.dump(workflow))  # as stored between steps: pruned
+        try:
+            if not _step(rt, workflow, step):
+                break
+        except ProcessError:
+            break
+    return plain, nested
+
+
+def _plain_start(rt: ProcessRuntime) -> bool:
+    return any(isinstance(spec, StartEvent) and not isinstance(spec.event_definition, MessageEventDefinition)
+               for spec in rt.process.spec.task_specs.values())
+
+
+def _step(rt: ProcessRuntime, workflow, step: int) -> bool:
+    ready = sorted(rt.ready_user_tasks(workflow, NOW), key=lambda t: t.element_id)
+    if ready:
+        rt.complete_user_task(workflow, ready[step % len(ready)].spiff_task_id, {**ANSWER, "answer": step})
+        return True
+    for job in rt.pending_jobs(workflow, NOW):
+        if job.kind == "service":
+            rt.complete_external_task(workflow, job.spiff_task_id, {})
+        else:
+            rt.advance(workflow, fire_timer=job.spiff_task_id)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda folder: str(folder.relative_to(ROOT)))
+def test_fast_walk_answers_as_spiffs_iterator(folder):
+    plain = nested = 0
+    for rt in runtimes(folder):
+        counts = drive(rt)
+        plain, nested = plain + counts[0], nested + counts[1]
+    assert plain > 0, f"no workflow of {folder.name} was driven far enough to compare"
+
+
+def test_the_diagrams_reach_trees_with_and_without_subprocesses():
+    counts = [drive(rt) for folder in FOLDERS for rt in runtimes(folder)]
+    assert sum(plain for plain, _ in counts) >= 50
+    assert sum(nested for _, nested in counts) >= 5  # those take Spiff's iterator: compared all the same
+
+
+def test_both_walks_stop_1000_levels_deep(monkeypatch):
+    """An unpruned loop grows deeper than SpiffWorkflow's iterator looks; the fast walk stops where it does."""
+    monkeypatch.setattr(serialization, "prune_history", lambda workflow: 0)
+    folder = ROOT / "tests" / "fixtures" / "step_cost"
+    parsed = parse_deployment({"task_loop.bpmn": (folder / "task_loop.bpmn").read_bytes()})
+    rt = ProcessRuntime(parsed.processes["task_loop"], parsed)
+    workflow = rt.start({"turns": 400})
+    for turn in range(400):
+        ready = rt.ready_user_tasks(workflow, NOW)
+        if not ready:  # the loop's task is past the horizon of both walks
+            break
+        rt.complete_user_task(workflow, ready[0].spiff_task_id, {"answer": turn})
+    assert 200 < turn < 400  # (SpiffWorkflow then takes the instance for completed, too)
+    assert max(len(list(_ancestors(t))) for t in workflow.tasks.values()) > 1000
+    for state in MASKS:
+        assert ids(workflow.get_tasks(state=state)) == ids(BpmnTaskIterator(workflow.task_tree, state=state))
+    assert workflow.get_tasks(state=TaskState.READY) == []
+    assert len(workflow.get_tasks(state=TaskState.COMPLETED)) >= 1000  # it did walk down to the horizon
+
+
+def _ancestors(task):
+    while task.parent is not None:
+        task = task.parent
+        yield task
