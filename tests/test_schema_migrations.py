@@ -1,5 +1,5 @@
 """The Alembic migrations build the schema the models declare, on SQLite and PostgreSQL; migration 0013
-gives every human task the version it is open or ran under."""
+gives every human task the version it is open or ran under; 0014 and 0015 rework indexes."""
 from __future__ import annotations
 
 import warnings
@@ -9,7 +9,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, inspect, select, text
 
 from adapters import sandbox
 from runner.models import AuditEvent, HumanTask, ProcessInstance, StageInterval, db, upgrade_database
@@ -86,3 +86,23 @@ def test_migration_0014_puts_the_assignee_in_the_worklist_index_on_postgresql(da
     assert "INCLUDE" not in definition()
     upgrade_database(database_url)
     assert definition().endswith("INCLUDE (assignee)")
+
+
+def test_migration_0015_drops_the_indexes_a_longer_index_leads_with_and_gives_them_back(database_url):
+    def indexes() -> dict[str, set[str]]:
+        engine = create_engine(database_url)
+        try:
+            found = inspect(engine)
+            return {table: {index["name"] for index in found.get_indexes(table)}
+                    for table in ("process_instances", "audit_events")}
+        finally:
+            engine.dispose()
+    dropped = {"process_instances": {"ix_process_instances_state"}, "audit_events": {"ix_audit_events_action"}}
+    leading = {"process_instances": {"ix_process_instances_state_key_site", "ix_process_instances_ended"},
+               "audit_events": {"ix_audit_events_action_at"}}
+    now = indexes()
+    assert all(leading[table] <= now[table] and not dropped[table] & now[table] for table in dropped)
+    command.downgrade(alembic_config(database_url), "0014")
+    assert all(dropped[table] | leading[table] <= indexes()[table] for table in dropped)
+    upgrade_database(database_url)
+    assert indexes() == now

@@ -16,7 +16,7 @@ class AuditEvent(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(120))
-    action: Mapped[str] = mapped_column(String(60), index=True)
+    action: Mapped[str] = mapped_column(String(60))  # found by ix_audit_events_action_at (migration 0015)
     instance_id: Mapped[str | None] = mapped_column(String(32), index=True)
     task_id: Mapped[str | None] = mapped_column(String(32))
     deployment_id: Mapped[int | None]

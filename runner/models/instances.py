@@ -23,7 +23,8 @@ class ProcessInstance(db.Model):
     process_key: Mapped[str] = mapped_column(String(200), index=True)
     business_key: Mapped[str | None] = mapped_column(String(200), index=True)
     site: Mapped[str] = mapped_column(String(40), index=True)
-    state: Mapped[str] = mapped_column(String(20), index=True)  # running | completed | terminated
+    # running | completed | terminated; found by the two indexes above, which it leads (migration 0015)
+    state: Mapped[str] = mapped_column(String(20))
     end_event: Mapped[str | None] = mapped_column(String(200))
     variables: Mapped[dict] = mapped_column(JSON, default=dict)
     activities: Mapped[list] = mapped_column(JSON, default=list)  # element ids where tokens wait
