@@ -11,14 +11,17 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnBaseWorkflow
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
 from SpiffWorkflow.util.task import TaskIterator, TaskState
+from SpiffWorkflow.workflow import Workflow
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 
 from runner.engine import ProcessRuntime, messages, parse_deployment, serialization
 from runner.engine.runtime import ProcessError
+from runner.engine import task_walk
 from runner.engine.task_walk import walk
 from runner.engine.timers import LanesWorkflow
 
@@ -154,3 +157,108 @@ def _ancestors(task):
     while task.parent is not None:
         task = task.parent
         yield task
+
+
+class SpiffWalked(LanesWorkflow):
+    """A LanesWorkflow that walks with SpiffWorkflow's own iterators: what the fast walk must match."""
+    get_tasks_iterator = BpmnBaseWorkflow.get_tasks_iterator
+    update_waiting_tasks = Workflow.update_waiting_tasks
+
+
+def shape(workflow) -> list:
+    """Every task's spec and state, subprocesses included, as Spiff's iterator lists them."""
+    return [(task.task_spec.name, task.state) for task in BpmnTaskIterator(workflow.task_tree)]
+
+
+def _outcome(action):
+    try:
+        action()
+        return None
+    except Exception as exc:  # both workflows must fail alike
+        return type(exc).__name__
+
+
+def lockstep(rt: ProcessRuntime, steps: int = 25) -> int:
+    """Drive a fast-walking and a Spiff-walking workflow of `rt`'s process side by side: at each step
+    run each ready engine task as the walk hands it out (so a task run mid-walk changes the rest of the
+    walk, a subprocess starting included), run engine steps (which refresh the waiting tasks after every
+    task), then answer the same user task or job in both. Returns the steps compared."""
+    pair = [cls(rt.process.spec, rt.process.subprocess_specs, script_engine=rt.script_engine)
+            for cls in (LanesWorkflow, SpiffWalked)]
+    starts = messages.start_messages(rt.process)
+    message = None if _plain_start(rt) or not starts else sorted(starts)[0]
+    for workflow in pair:  # as ProcessRuntime.start does
+        workflow.task_tree.data.update(START)
+        messages.keep_only_start(workflow, None if message is None else starts[message])
+        if message is not None:
+            messages.deliver(workflow, message, {})
+    for step in range(steps):
+        handed_out = [[], []]
+
+        def run_as_handed_out(workflow, seen):
+            for task in workflow.get_tasks_iterator(state=TaskState.READY):
+                seen.append(task.task_spec.name)
+                if not task.task_spec.manual:
+                    task.run()
+        outcomes = [_outcome(lambda: run_as_handed_out(wf, seen)) for wf, seen in zip(pair, handed_out)]
+        assert handed_out[0] == handed_out[1] and outcomes[0] == outcomes[1]
+        outcomes = [_outcome(lambda: rt.advance(wf)) for wf in pair]
+        assert outcomes[0] == outcomes[1] and shape(pair[0]) == shape(pair[1]), f"step {step}"
+        if outcomes[0] or pair[0].is_completed():
+            return step + 1
+        outcomes = [_outcome(lambda: _answer(rt, wf, step)) for wf in pair]
+        assert outcomes[0] == outcomes[1] and shape(pair[0]) == shape(pair[1]), f"step {step}"
+        if outcomes[0]:
+            return step + 1
+    return steps
+
+
+def _answer(rt: ProcessRuntime, workflow, step: int) -> None:
+    """Complete the same user task (or answer the same job) in either workflow, chosen by element id."""
+    ready = sorted(rt.ready_user_tasks(workflow, NOW), key=lambda t: t.element_id)
+    if ready:
+        rt.complete_user_task(workflow, ready[step % len(ready)].spiff_task_id, {**ANSWER, "answer": step})
+        return
+    jobs = sorted(rt.pending_jobs(workflow, NOW), key=lambda job: (job.kind, job.element_id))
+    if not jobs:
+        raise LookupError("nothing to answer")
+    if jobs[0].kind == "service":
+        rt.complete_external_task(workflow, jobs[0].spiff_task_id, {})
+    else:
+        rt.advance(workflow, fire_timer=jobs[0].spiff_task_id)
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda folder: str(folder.relative_to(ROOT)))
+def test_a_walk_whose_tasks_run_as_they_are_handed_out_goes_on_as_spiffs(folder):
+    assert sum(lockstep(rt) for rt in runtimes(folder)) > 0
+
+
+def test_a_subprocess_that_begins_during_a_walk_is_entered(monkeypatch):
+    handed_over = []
+
+    class Counted(BpmnTaskIterator):
+        def __init__(self, *args, **kwargs):
+            handed_over.append(args[0])
+            super().__init__(*args, **kwargs)
+    monkeypatch.setattr(task_walk, "BpmnTaskIterator", Counted)
+    folder = ROOT / "tests" / "fixtures" / "step_cost"
+    [rt] = [rt for rt in runtimes(folder) if rt.process.key == "subprocess_loop"]
+    assert lockstep(rt) > 2
+    assert handed_over  # the walk handed over to Spiff's iterator when the subprocess began
+
+
+def test_a_task_of_another_workflow_is_walked_from_by_spiffs_iterator():
+    folder = ROOT / "tests" / "fixtures" / "step_cost"
+    [rt] = [rt for rt in runtimes(folder) if rt.process.key == "subprocess_loop"]
+    with_subprocess = rt.start(dict(START))
+    assert with_subprocess.subprocesses
+    plain = LanesWorkflow(rt.process.spec, rt.process.subprocess_specs, script_engine=rt.script_engine)
+    assert not plain.subprocesses
+    assert ids(plain.get_tasks(with_subprocess.task_tree)) == ids(BpmnTaskIterator(with_subprocess.task_tree))
+
+
+def test_a_bad_state_fails_when_the_walk_is_asked_for():
+    workflow = LanesWorkflow(*next(iter((rt.process.spec, rt.process.subprocess_specs)
+                                         for rt in runtimes(ROOT / "bench" / "diagrams"))))
+    with pytest.raises(TypeError):
+        workflow.get_tasks_iterator(state=None)
