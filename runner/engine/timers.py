@@ -17,7 +17,7 @@ from .task_walk import FastTaskWalk
 
 class LanesWorkflow(FastTaskWalk, BpmnWorkflow):
     """A BpmnWorkflow whose waiting timers are only looked at when named in `due_timers` (task ids)
-    (and whose get_tasks is task_walk's)."""
+    (and whose task queries and refresh of waiting tasks are task_walk's)."""
 
     due_timers: frozenset[str] = frozenset()
 

@@ -129,9 +129,9 @@ def _sites_to_read(filters: TaskFilter, actor: Principal) -> list[str] | None:
     """The sites whose tasks list_tasks reads site by site: for a staff member the one asked for if it is
     theirs, else all of theirs; for an admin listing tasks in one state, the one asked for, else every site
     that has tasks in it (without a site, SQLite's planner read every task in the state and sorted them:
-    56 ms for an admin's list of one group's tasks at 100,000 open). None for tasks in any state (no index
-    order to walk), for one instance's few tasks (checked row by row by _mine()), and past MAX_SITE_PAGES
-    sites (site_by_site)."""
+    56 ms for an admin's list of one group's tasks at 100,000 open). None for an admin's list of tasks in
+    any state (no index order to walk; a staff member's is read site by site all the same), for one
+    instance's few tasks (checked row by row by _mine()), and past MAX_SITE_PAGES sites (site_by_site)."""
     if filters.instance_id:
         return None
     if actor.is_admin:

@@ -76,9 +76,9 @@ def runtimes(folder: Path) -> list[ProcessRuntime]:
 def drive(rt: ProcessRuntime, steps: int = 25) -> tuple[int, int]:
     """Run an instance as far as generic answers take it, comparing the walks after every step;
     returns (steps compared without subprocesses, steps compared with subprocesses)."""
-    names = sorted(messages.start_messages(rt.process))
-    try:  # a process that starts only with a message starts with its first
-        workflow = rt.start(dict(START), message=(names[0], {}) if names and not _plain_start(rt) else None)
+    message = _start_message(rt)
+    try:
+        workflow = rt.start(dict(START), message=None if message is None else (message, {}))
     except ProcessError:  # needs data the driver does not have
         return 0, 0
     plain = nested = 0
@@ -92,30 +92,19 @@ def drive(rt: ProcessRuntime, steps: int = 25) -> tuple[int, int]:
             break
         workflow = rt.load(rt.dump(workflow))  # as stored between steps: pruned
         try:
-            if not _step(rt, workflow, step):
-                break
-        except ProcessError:
+            _answer(rt, workflow, step)
+        except (ProcessError, LookupError):  # the process failed, or waits for nothing the driver answers
             break
     return plain, nested
 
 
-def _plain_start(rt: ProcessRuntime) -> bool:
-    return any(isinstance(spec, StartEvent) and not isinstance(spec.event_definition, MessageEventDefinition)
-               for spec in rt.process.spec.task_specs.values())
-
-
-def _step(rt: ProcessRuntime, workflow, step: int) -> bool:
-    ready = sorted(rt.ready_user_tasks(workflow, NOW), key=lambda t: t.element_id)
-    if ready:
-        rt.complete_user_task(workflow, ready[step % len(ready)].spiff_task_id, {**ANSWER, "answer": step})
-        return True
-    for job in rt.pending_jobs(workflow, NOW):
-        if job.kind == "service":
-            rt.complete_external_task(workflow, job.spiff_task_id, {})
-        else:
-            rt.advance(workflow, fire_timer=job.spiff_task_id)
-        return True
-    return False
+def _start_message(rt: ProcessRuntime) -> str | None:
+    """The message a process that starts only with messages is started with (its first by name);
+    None for a process with a none or timer start event."""
+    plain = any(isinstance(spec, StartEvent) and not isinstance(spec.event_definition, MessageEventDefinition)
+                for spec in rt.process.spec.task_specs.values())
+    names = sorted(messages.start_messages(rt.process))
+    return None if plain or not names else names[0]
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda folder: str(folder.relative_to(ROOT)))
@@ -185,11 +174,10 @@ def lockstep(rt: ProcessRuntime, steps: int = 25) -> int:
     task), then answer the same user task or job in both. Returns the steps compared."""
     pair = [cls(rt.process.spec, rt.process.subprocess_specs, script_engine=rt.script_engine)
             for cls in (LanesWorkflow, SpiffWalked)]
-    starts = messages.start_messages(rt.process)
-    message = None if _plain_start(rt) or not starts else sorted(starts)[0]
+    message = _start_message(rt)
     for workflow in pair:  # as ProcessRuntime.start does
         workflow.task_tree.data.update(START)
-        messages.keep_only_start(workflow, None if message is None else starts[message])
+        messages.keep_only_start(workflow, None if message is None else messages.start_messages(rt.process)[message])
         if message is not None:
             messages.deliver(workflow, message, {})
     for step in range(steps):
@@ -214,7 +202,9 @@ def lockstep(rt: ProcessRuntime, steps: int = 25) -> int:
 
 
 def _answer(rt: ProcessRuntime, workflow, step: int) -> None:
-    """Complete the same user task (or answer the same job) in either workflow, chosen by element id."""
+    """Complete a ready user task, else answer a job (a service call with no outputs, a due timer),
+    chosen by element id so that two workflows of one process are answered alike; LookupError when
+    there is nothing to answer."""
     ready = sorted(rt.ready_user_tasks(workflow, NOW), key=lambda t: t.element_id)
     if ready:
         rt.complete_user_task(workflow, ready[step % len(ready)].spiff_task_id, {**ANSWER, "answer": step})
