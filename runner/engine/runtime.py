@@ -22,7 +22,7 @@ from . import dmn, expressions, messages
 from .camunda import ElementConfig
 from .definitions import ParsedDeployment, ParsedProcess, form_ref_of
 from .duedates import resolve_due_date
-from .serialization import dump_state, load_state, passed_elements
+from .serialization import EndedState, dump_ended, dump_state, load_state, path_taken
 from .specs import ExternalTask
 from .timers import LanesWorkflow
 
@@ -125,6 +125,19 @@ class ProcessRuntime:
     @staticmethod
     def dump(workflow: BpmnWorkflow) -> str:
         return dump_state(workflow)
+
+    @staticmethod
+    def stored_state(workflow: BpmnWorkflow) -> str:
+        """The state an instance keeps: the whole engine state while it runs, the path it took once it
+        has ended (serialization.dump_ended): nothing resumes an ended instance."""
+        return dump_ended(workflow) if workflow.is_completed() else dump_state(workflow)
+
+    def path_taken(self, state: str) -> list[str]:
+        """Element ids a token has passed through, from a stored state of either kind."""
+        try:
+            return path_taken(self.load(state))
+        except EndedState as ended:
+            return ended.passed
 
     def advance(self, workflow: BpmnWorkflow, fire_timer: str | None = None) -> None:
         """Run every engine task that is ready; stop at user tasks and waits. Waiting timers fire
@@ -305,14 +318,6 @@ class ProcessRuntime:
         tasks = workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR)
         return sorted({t.task_spec.bpmn_id for t in tasks
                        if getattr(t.task_spec, "bpmn_id", None) and not isinstance(t.task_spec, BoundaryEvent)})
-
-    @staticmethod
-    def completed_elements(workflow: BpmnWorkflow) -> list[str]:
-        """Element ids a token has passed through (for diagrams that mark the path taken): completed
-        tasks still in the tree and those pruned from it (serialization.passed_elements)."""
-        tasks = workflow.get_tasks(state=TaskState.COMPLETED)
-        done = {t.task_spec.bpmn_id for t in tasks if getattr(t.task_spec, "bpmn_id", None)}
-        return sorted(done | passed_elements(workflow))
 
     @staticmethod
     def end_event(workflow: BpmnWorkflow) -> str | None:

@@ -4,6 +4,11 @@ Before a state is stored, the finished history that can no longer matter is prun
 `prune_history`): SpiffWorkflow keeps every completed task in its tree, so without pruning an
 instance that loops grows with every turn and so does the cost of each step (DESIGN.md: a step's
 cost must not grow with the instance's age).
+
+An instance that has ended can never move again, so it keeps no engine state at all, only the path
+its tokens took (`dump_ended`), as Camunda keeps no runtime state of a finished instance: its
+variables, end event and audit trail are columns and rows of their own. Loading it raises `EndedState`,
+which carries that path.
 """
 from __future__ import annotations
 
@@ -22,6 +27,15 @@ from SpiffWorkflow.util.task import TaskState
 from .timers import LanesWorkflow
 
 STATE_FORMAT = "lanes-1"
+ENDED_FORMAT = "lanes-ended-1"
+
+
+class EndedState(ValueError):
+    """The stored state is an ended instance's (`dump_ended`): no workflow to load; `passed` is its path."""
+
+    def __init__(self, passed: list[str]):
+        self.passed = passed
+        super().__init__("the instance has ended: only the path it took is kept, not its engine state")
 
 
 class StateOnlyWorkflowConverter(BpmnWorkflowConverter):
@@ -84,6 +98,14 @@ def prune_history(workflow: BpmnWorkflow) -> int:
         if subprocess is not None and not subprocess.completed:
             removed += _prune_one(subprocess)
     return removed
+
+
+def path_taken(workflow: BpmnWorkflow) -> list[str]:
+    """Element ids a token has passed through: completed tasks still in the tree (subprocesses included)
+    and those pruned from it (`passed_elements`), sorted."""
+    done = {task.task_spec.bpmn_id for task in workflow.get_tasks(state=TaskState.COMPLETED)
+            if getattr(task.task_spec, "bpmn_id", None)}
+    return sorted(done | passed_elements(workflow))
 
 
 def passed_elements(workflow: BpmnWorkflow) -> set[str]:
@@ -184,8 +206,17 @@ def dump_state(workflow: BpmnWorkflow) -> str:
         _registry._encoder_mode = False
 
 
+def dump_ended(workflow: BpmnWorkflow) -> str:
+    """What an ended instance keeps of its engine state: the path its tokens took (`path_taken`)."""
+    return json.dumps({"format": ENDED_FORMAT, "passed": path_taken(workflow)}, separators=(",", ":"))
+
+
 def load_state(text: str, spec, subprocess_specs: dict) -> BpmnWorkflow:
+    """The workflow stored by `dump_state`; EndedState for an ended instance's (`dump_ended`)."""
     dct = json.loads(text, cls=_serializer.json_decoder_cls)
-    if dct.pop("format", None) != STATE_FORMAT:
+    state_format = dct.pop("format", None)
+    if state_format == ENDED_FORMAT:
+        raise EndedState(list(dct.get("passed", ())))
+    if state_format != STATE_FORMAT:
         raise ValueError("unknown workflow state format")
     return _serializer.from_dict(dct, spec=spec, subprocess_specs=subprocess_specs)

@@ -50,9 +50,13 @@ def check_variables_size(variables: dict, what: str = "variables") -> None:
 
 
 def check_state_size(instance: ProcessInstance) -> None:
-    """Refuse a step after which the instance's stored state is larger than MAX_STATE_BYTES."""
-    if len(instance.workflow_state) > MAX_STATE_BYTES:
-        raise ProcessFailure(f"the instance's data would grow to {len(instance.workflow_state) // 1024:,} KiB, "
+    """Refuse a step after which the instance's data is larger than MAX_STATE_BYTES: its stored engine state
+    while it runs; once it has completed, which keeps only the path it took, its variables."""
+    size = len(instance.workflow_state)
+    if instance.state == "completed":
+        size = max(size, len(json.dumps(instance.variables)))
+    if size > MAX_STATE_BYTES:
+        raise ProcessFailure(f"the instance's data would grow to {size // 1024:,} KiB, "
                              f"more than the {MAX_STATE_BYTES // (1024 * 1024)} MiB allowed; nothing was saved")
 
 
@@ -131,7 +135,7 @@ def save_workflow(instance: ProcessInstance, runtime: ProcessRuntime, workflow, 
     if inspect(instance).detached:  # inserted by _insert earlier in this transaction: its changes are flushed
         db.session.add(instance)
     fresh = _is_new(instance)
-    instance.workflow_state = runtime.dump(workflow)
+    instance.workflow_state = runtime.stored_state(workflow)  # an ended instance keeps only its path
     instance.variables = _json_safe(runtime.variables(workflow))
     instance.activities = runtime.active_elements(workflow)
     if workflow.is_completed() and instance.state != "completed":

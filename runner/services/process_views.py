@@ -46,15 +46,16 @@ def definition_diagram(definition: ProcessDefinition) -> Diagram:
 def instance_diagram(instance: ProcessInstance) -> Diagram:
     """The instance's diagram: where tokens wait now, the path already taken, open incidents.
 
-    The path comes from the workflow state (every completed element, gateways and scripts included),
-    completed by the audit trail's element ids (tasks, jobs, timers) for elements a token left.
+    The path comes from the stored state (every completed element, gateways and scripts included; an
+    ended instance keeps only that path), completed by the audit trail's element ids (tasks, jobs,
+    timers) for elements a token left.
     """
     diagram = definition_diagram(instance.definition)
     diagram.current = list(instance.activities or [])
     completed = set(_audited_elements(instance.id))
     try:
         runtime = deployments.runtime_for(instance.definition)
-        completed |= set(runtime.completed_elements(runtime.load(instance.workflow_state)))
+        completed |= set(runtime.path_taken(instance.workflow_state))
     except (ProcessError, ValueError, KeyError):
         pass  # an unreadable state still shows the audited path
     diagram.failed = sorted(set(db.session.scalars(
