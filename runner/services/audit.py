@@ -5,6 +5,7 @@ apiKey, ...) are masked at any depth before the row is written.
 """
 from __future__ import annotations
 
+import functools
 import re
 
 from sqlalchemy import event, insert, select
@@ -34,7 +35,21 @@ def _words(name: str) -> list[str]:
 
 def looks_secret(name) -> bool:
     """True for names such as password, apiKey, client_secret, X-Auth-Token (not tokenId, hasPassword)."""
-    words = _words(name) if isinstance(name, str) else []
+    if not isinstance(name, str):
+        return False
+    return _known_name_looks_secret(name) if len(name) <= CACHED_NAME_LENGTH else _looks_secret(name)
+
+
+CACHED_NAME_LENGTH = 100  # answers for names up to this long are kept (at most 4096 of them: about 1 MB)
+
+
+@functools.lru_cache(maxsize=4096)  # every audit row asks again of the same few names
+def _known_name_looks_secret(name: str) -> bool:
+    return _looks_secret(name)
+
+
+def _looks_secret(name: str) -> bool:
+    words = _words(name)
     if not words or words[0] in NOT_SECRET_FIRST or words[-1] in NOT_SECRET_LAST:
         return False
     return any(word in SECRET_WORDS for word in words)
@@ -62,8 +77,12 @@ def record(action: str, actor, *, instance_id=None, task_id=None, deployment_id=
     needs none of the ORM's change tracking, whose unit of work cost more than the INSERT itself (profiled on
     the start path, bench/bare_spiff.py); and on SQLite, whose writers queue for one lock, a transaction
     that takes it only when it stores its results holds it for less of its time."""
-    db.session.connection()  # the transaction begun, so that its end (rolled back or closed) lets go of the rows
-    db.session.info.setdefault(_PENDING, []).append({
+    session = db.session()
+    pending = session.info.get(_PENDING)
+    if pending is None:  # this transaction's first row since it began or last wrote its rows
+        session.connection()  # the transaction begun, so that its end (rolled back or closed) lets go of the rows
+        pending = session.info[_PENDING] = []
+    pending.append({
         "at": utcnow(), "action": action, "actor": getattr(actor, "username", actor), "instance_id": instance_id,
         "task_id": task_id, "deployment_id": deployment_id, "details": mask_secrets(details)})
 

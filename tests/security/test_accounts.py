@@ -100,6 +100,16 @@ def test_the_audit_trail_masks_secret_fields(app):
                                                          "headers": [{"X-Auth-Token": audit.MASK, "Accept": "json"}]}}
 
 
+def test_secret_looking_names_are_told_the_same_however_long_and_however_often():
+    """Answers for names up to CACHED_NAME_LENGTH are kept; longer names are looked at every time."""
+    long_secret = "billing_" * 20 + "password"
+    long_plain = "billing_" * 20 + "passwordChanged"
+    assert len(long_plain) > len(long_secret) > audit.CACHED_NAME_LENGTH
+    for _ in range(2):
+        assert audit.mask_secrets({"password": 1, "passwordChanged": 2, long_secret: 3, long_plain: 4, 5: 6}) == {
+            "password": audit.MASK, "passwordChanged": 2, long_secret: audit.MASK, long_plain: 4, 5: 6}
+
+
 def test_user_and_token_changes_are_audited_without_secrets(app):
     with app.app_context():
         accounts.create_user("gina", actor=SYSTEM, password="gina's password", sites=["EAST"])
