@@ -188,6 +188,8 @@ def _sync_stage_intervals(instance: ProcessInstance, stage_before: str | None, n
 
 
 _INSERT = insert(ProcessInstance.__table__)
+_COLUMNS = [column.key for column in _INSERT.table.columns]
+_DEFAULTS = [(column.key, column.default) for column in _INSERT.table.columns if column.default is not None]
 
 
 def _insert(instance: ProcessInstance) -> None:
@@ -199,14 +201,14 @@ def _insert(instance: ProcessInstance) -> None:
     The ORM's unit of work for this one INSERT cost more than the INSERT itself (profiled on the start
     path, bench/bare_spiff.py). Every column is given a value first, defaults included, so none of them
     is left to be loaded back from the row."""
-    for column in _INSERT.table.columns:
-        if getattr(instance, column.key) is None and column.default is not None:
-            setattr(instance, column.key, column.default.arg(None) if column.default.is_callable
-                    else column.default.arg)
-        elif column.key not in instance.__dict__:
-            setattr(instance, column.key, None)
-    db.session.connection().execute(_INSERT, {column.key: getattr(instance, column.key)
-                                              for column in _INSERT.table.columns})
+    values = instance.__dict__  # the loaded attributes: every column's, once set below
+    for key, default in _DEFAULTS:
+        if values.get(key) is None:
+            setattr(instance, key, default.arg(None) if default.is_callable else default.arg)
+    for key in _COLUMNS:
+        if key not in values:
+            setattr(instance, key, None)
+    db.session.connection().execute(_INSERT, {key: values[key] for key in _COLUMNS})
     make_transient_to_detached(instance)
 
 
