@@ -1,5 +1,5 @@
 """The Alembic migrations build the schema the models declare, on SQLite and PostgreSQL; migration 0013
-gives every human task the version it is open or ran under; 0014 and 0015 rework indexes."""
+gives every human task the version it is open or ran under; 0014, 0015 and 0016 rework indexes."""
 from __future__ import annotations
 
 import warnings
@@ -88,21 +88,33 @@ def test_migration_0014_puts_the_assignee_in_the_worklist_index_on_postgresql(da
     assert definition().endswith("INCLUDE (assignee)")
 
 
+def _indexes(database_url) -> dict[str, set[str]]:
+    engine = create_engine(database_url)
+    try:
+        found = inspect(engine)
+        return {table: {index["name"] for index in found.get_indexes(table)}
+                for table in ("process_instances", "audit_events")}
+    finally:
+        engine.dispose()
+
+
 def test_migration_0015_drops_the_indexes_a_longer_index_leads_with_and_gives_them_back(database_url):
-    def indexes() -> dict[str, set[str]]:
-        engine = create_engine(database_url)
-        try:
-            found = inspect(engine)
-            return {table: {index["name"] for index in found.get_indexes(table)}
-                    for table in ("process_instances", "audit_events")}
-        finally:
-            engine.dispose()
     dropped = {"process_instances": {"ix_process_instances_state"}, "audit_events": {"ix_audit_events_action"}}
     leading = {"process_instances": {"ix_process_instances_state_key_site", "ix_process_instances_ended"},
                "audit_events": {"ix_audit_events_action_at"}}
-    now = indexes()
+    now = _indexes(database_url)
     assert all(leading[table] <= now[table] and not dropped[table] & now[table] for table in dropped)
     command.downgrade(alembic_config(database_url), "0014")
-    assert all(dropped[table] | leading[table] <= indexes()[table] for table in dropped)
+    assert all(dropped[table] | leading[table] <= _indexes(database_url)[table] for table in dropped)
     upgrade_database(database_url)
-    assert indexes() == now
+    assert _indexes(database_url) == now
+
+
+def test_migration_0016_drops_the_audit_time_index_and_gives_it_back(database_url):
+    kept = {"ix_audit_events_instance_id", "ix_audit_events_action_at"}
+    now = _indexes(database_url)
+    assert kept <= now["audit_events"] and "ix_audit_events_at" not in now["audit_events"]
+    command.downgrade(alembic_config(database_url), "0015")
+    assert kept | {"ix_audit_events_at"} <= _indexes(database_url)["audit_events"]
+    upgrade_database(database_url)
+    assert _indexes(database_url) == now

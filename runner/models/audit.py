@@ -14,7 +14,7 @@ class AuditEvent(db.Model):
     __table_args__ = (Index("ix_audit_events_action_at", "action", "at"),)  # metrics (migration 0006)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)  # read with the action (ix_audit_events_action_at, 0016)
     actor: Mapped[str] = mapped_column(String(120))
     action: Mapped[str] = mapped_column(String(60))  # found by ix_audit_events_action_at (migration 0015)
     instance_id: Mapped[str | None] = mapped_column(String(32), index=True)
