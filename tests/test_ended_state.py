@@ -11,7 +11,7 @@ import pytest
 
 from runner.engine import serialization
 from runner.models import ProcessInstance, db
-from runner.services import deployments, instances, process_views, system_principal
+from runner.services import Conflict, audit, deployments, instances, process_views, system_principal, tasks
 from tests.accounts_fixtures import bearer, client, test_users  # noqa: F401  (client: admin by default)
 from tests.helpers import upload
 from tests.security.bpmn import script_process
@@ -107,3 +107,32 @@ def test_a_step_that_ends_the_instance_with_too_much_data_is_refused_and_changes
     assert (shown["state"], shown["currentActivities"]) == ("running", ["review"])
     state, _ = stored(app, instance_id)
     assert json.loads(state)["format"] == serialization.STATE_FORMAT
+
+
+def test_completing_a_task_whose_instance_ended_meanwhile_is_a_conflict(app):
+    """Another request can end the instance between this one reading the task (open) and its instance:
+    an ended instance has no engine state to complete the task in, so the answer is 409, not a crash."""
+    with app.app_context():
+        deployments.deploy({"r.bpmn": script_process("race_end", "total = 1", wait_first=True)}, name="r", actor=ADMIN)
+        instance, _ = instances.start_instance("race_end", "NORTH", {}, actor=ADMIN)
+        [task] = tasks.open_tasks(instance.id)
+        task_id = task.id
+    read_open_task = tasks._open_task
+
+    def another_request_ends_it_first(task_id, actor):
+        task = read_open_task(task_id, actor)  # this request has read the task: open
+        tasks._open_task = read_open_task
+        with app.app_context():  # another request, with its own session, completes it and commits
+            tasks.complete_task(task_id, {}, ADMIN)
+        return task
+
+    with app.app_context():
+        tasks._open_task = another_request_ends_it_first
+        try:
+            with pytest.raises(Conflict, match="is completed; its tasks can no longer be completed"):
+                tasks.complete_task(task_id, {}, ADMIN)
+        finally:
+            tasks._open_task = read_open_task
+    with app.app_context():
+        assert instances.get_instance(instance.id, ADMIN).state == "completed"
+        assert [e.action for e in audit.history(instance.id)].count("task.completed") == 1

@@ -255,6 +255,8 @@ def complete_task(task_id: str, data: dict, actor: Principal) -> HumanTask:
     instance = task.instance
     if instance.state == "suspended":
         raise Conflict(f"instance {instance.id} is suspended; its tasks can be completed once an admin resumes it")
+    if instance.state != "running":  # it ended between reading the task and its instance (another request)
+        raise Conflict(f"instance {instance.id} is {instance.state}; its tasks can no longer be completed")
     form = task_form(task)
     if form is not None:
         data, errors = validate_submission(form, data, task_variables(task))
