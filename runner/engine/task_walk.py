@@ -53,6 +53,7 @@ def walk(first_task, state: int = TaskState.ANY_MASK, manual: bool | None = None
 def _walk(first_task, state, manual, spec_name, lowest, subprocesses):
     tasks = first_task.workflow.tasks
     stack = [(first_task, 0)]
+    push, pop = stack.append, stack.pop  # a plain loop: extend() of a generator cost more for a task's one or two children
     while stack:
         if subprocesses:
             iterator = BpmnTaskIterator(first_task, state=state, manual=manual, spec_name=spec_name)
@@ -60,10 +61,12 @@ def _walk(first_task, state, manual, spec_name, lowest, subprocesses):
             iterator.depth = stack[-1][1]
             yield from iterator
             return
-        task, depth = stack.pop()
-        if task._children and task._state >= lowest and depth < MAX_DEPTH:
+        task, depth = pop()
+        children = task._children
+        if children and task._state >= lowest and depth < MAX_DEPTH:
             below = depth + 1
-            stack.extend((tasks.get(child), below) for child in reversed(task._children))
+            for child in reversed(children):
+                push((tasks.get(child), below))
         if (task._state & state and (manual is None or task.task_spec.manual == manual)
                 and (spec_name is None or task.task_spec.name == spec_name)):
             yield task
