@@ -113,7 +113,20 @@ def app(database_url, tmp_path, monkeypatch):
     yield app
     with app.app_context():
         db.session.remove()
+        assert offers_out_of_step() == [], "task_candidates.task_open disagrees with its task's state"
+        db.session.remove()
         db.engine.dispose()
+
+
+def offers_out_of_step() -> list[tuple[str, str, bool]]:
+    """(task id, state, task_open) of each candidate row whose task_open does not say whether its task is
+    open: checked after every test that had an app, so every way the suite ends a task keeps them in step."""
+    from sqlalchemy import select
+
+    from runner.models import HumanTask, TaskCandidate
+    rows = db.session.execute(select(HumanTask.id, HumanTask.state, TaskCandidate.task_open)
+                              .join(TaskCandidate, TaskCandidate.task_id == HumanTask.id)).all()
+    return [tuple(row) for row in rows if row.task_open != (row.state == "open")]
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from tests.helpers import crafted_versions
 pytestmark = pytest.mark.skipif(selected_database() != "sqlite", reason="SQLite's planner (LANES_TEST_DB=sqlite)")
 
 
-def human_task_plans(app, call) -> list[str]:
+def human_task_plans(app, call, actors=("alice", "admin")) -> list[str]:
     """The query plan of each SELECT from human_tasks that `call(actor)` runs, in the order run, for each
-    actor, alice (staff at two sites) and admin (every site)."""
+    of `actors`: by default alice (staff at two sites) and admin (every site)."""
     seen = []
 
     def record(_conn, _cursor, statement, parameters, *_):
@@ -28,8 +28,8 @@ def human_task_plans(app, call) -> list[str]:
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", record)
         try:
-            call(accounts.principal("alice"))
-            call(accounts.principal("admin"))
+            for actor in actors:
+                call(accounts.principal(actor))
         finally:
             event.remove(db.engine, "before_cursor_execute", record)
         cursor = db.session.connection().connection.cursor()
@@ -72,3 +72,13 @@ def test_the_open_work_per_step_is_read_from_its_index_alone(app, test_users, op
     for open_steps in human_task_plans(app, lambda actor: metrics.queue_aging(query, actor)):
         assert "USING COVERING INDEX ix_human_tasks_open_steps (state=?)" in open_steps
         assert "TEMP B-TREE" not in open_steps  # grouped in the index's order
+
+
+def test_the_lists_of_open_tasks_read_only_the_open_tasks_offers(app, test_users, open_task):
+    """The ids offered to alice's groups and to her by name, and those assigned to her, come from ranges of
+    open tasks (migration 0017), not from every task ever offered to those groups or completed by her."""
+    for call in (lambda actor: worklists.work_list(worklists.GROUP, actor),
+                 lambda actor: tasks.list_tasks(tasks.TaskFilter(), actor), worklists.counts):
+        plans = " | ".join(human_task_plans(app, call, actors=("alice",)))
+        assert "ix_task_candidates_offers (kind=? AND value=? AND task_open=?)" in plans
+        assert "ix_human_tasks_completed_by" not in plans

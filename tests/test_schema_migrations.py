@@ -1,5 +1,6 @@
 """The Alembic migrations build the schema the models declare, on SQLite and PostgreSQL; migration 0013
-gives every human task the version it is open or ran under; 0014, 0015 and 0016 rework indexes."""
+gives every human task the version it is open or ran under; 0014, 0015 and 0016 rework indexes; 0017 tells
+the offers of open tasks from those of ended ones."""
 from __future__ import annotations
 
 import warnings
@@ -12,7 +13,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, select, text
 
 from adapters import sandbox
-from runner.models import AuditEvent, HumanTask, ProcessInstance, StageInterval, db, upgrade_database
+from runner.models import AuditEvent, HumanTask, ProcessInstance, StageInterval, TaskCandidate, db, upgrade_database
 from runner.models.migrate import alembic_config
 from tests.conftest import selected_database
 from tests.helpers import crafted_versions
@@ -118,3 +119,36 @@ def test_migration_0016_drops_the_audit_time_index_and_gives_it_back(database_ur
     assert kept | {"ix_audit_events_at"} <= _indexes(database_url)["audit_events"]
     upgrade_database(database_url)
     assert _indexes(database_url) == now
+
+
+def test_migration_0017_tells_the_offers_of_ended_tasks_apart_and_gives_the_old_index_back(app, database_url):
+    with app.app_context():
+        definition = crafted_versions(("claims", 1))["claims", 1]
+        db.session.add(ProcessInstance(id="claim-1", definition_id=definition.id, process_key="claims", site="NORTH",
+                                       state="running", workflow_state="", started_by="test", variables={}))
+        db.session.flush()
+        for task_id, state in (("open-task", "open"), ("done-task", "completed"), ("gone-task", "cancelled")):
+            db.session.add(HumanTask(id=task_id, instance_id="claim-1", spiff_task_id=task_id, element_id="review",
+                                     name="Review", process_key="claims", site="NORTH", state=state,
+                                     candidates=[TaskCandidate(kind="group", value="north_billing"),
+                                                 TaskCandidate(kind="user", value="alice")]))
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+
+    def offers_index() -> dict[str, list[str]]:  # task_candidates' indexes but the one of task_id
+        engine = create_engine(database_url)
+        try:
+            return {index["name"]: index["column_names"] for index in inspect(engine).get_indexes("task_candidates")
+                    if index["column_names"] != ["task_id"]}
+        finally:
+            engine.dispose()
+    assert offers_index() == {"ix_task_candidates_offers": ["kind", "value", "task_open", "task_id"]}
+    command.downgrade(alembic_config(database_url), "0016")
+    assert offers_index() == {"ix_task_candidates_kind_value": ["kind", "value", "task_id"]}
+    upgrade_database(database_url)  # from 0016: the flags come from the tasks' states
+    assert offers_index() == {"ix_task_candidates_offers": ["kind", "value", "task_open", "task_id"]}
+    with app.app_context():
+        flags = set(db.session.execute(select(TaskCandidate.task_id, TaskCandidate.kind, TaskCandidate.task_open)))
+    assert flags == {(task_id, kind, task_id == "open-task")
+                     for task_id in ("open-task", "done-task", "gone-task") for kind in ("group", "user")}

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, event, inspect, text, true, update
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from .base import db, new_id, utcnow
 from .deployments import ProcessDefinition
@@ -113,12 +113,27 @@ class TaskCandidate(db.Model):
     """One candidate group or user of a human task: indexed, so task lists filter in SQL."""
 
     __tablename__ = "task_candidates"
-    # the task ids offered to a user or group from the index alone (task_id: migration 0011)
-    __table_args__ = (Index("ix_task_candidates_kind_value", "kind", "value", "task_id"),)
+    # the ids of the tasks offered to a user or group, open or ended, from the index alone (task_id: migration
+    # 0011; task_open: 0017, so that the open tasks' are a range of their own however many have ended)
+    __table_args__ = (Index("ix_task_candidates_offers", "kind", "value", "task_open", "task_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[str] = mapped_column(ForeignKey("human_tasks.id"), index=True)
     kind: Mapped[str] = mapped_column(String(5))  # group | user
     value: Mapped[str] = mapped_column(String(120))
+    # whether its task is open: set false in the flush that ends the task (_close_offers_of_ended_tasks)
+    task_open: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     task: Mapped[HumanTask] = relationship(back_populates="candidates")
+
+
+@event.listens_for(Session, "before_flush")
+def _close_offers_of_ended_tasks(session: Session, _context, _instances) -> None:
+    """A task leaves "open" once (completed, or cancelled by its instance or an admin), and never comes back:
+    whatever ended it, its candidate rows say so in the same transaction, with one UPDATE."""
+    ended = [task.id for task in session.dirty
+             if isinstance(task, HumanTask) and task.state != "open"
+             and "open" in inspect(task).attrs.state.history.deleted]
+    if ended:
+        session.connection().execute(update(TaskCandidate).where(TaskCandidate.task_id.in_(ended))
+                                     .values(task_open=False))

@@ -37,11 +37,18 @@ class TaskFilter:
     offset: int = 0
 
 
-def _offers(actor: Principal) -> tuple:
+def _offers(actor: Principal, state: str | None = None) -> tuple:
     """SQL conditions on task_candidates: a row that offers its task to one of `actor`'s groups, or to
-    them by name."""
-    return (and_(TaskCandidate.kind == "group", TaskCandidate.value.in_(sorted(actor.groups))),
-            and_(TaskCandidate.kind == "user", TaskCandidate.value == actor.username))
+    them by name; with `state`, a task in that state (_in_state)."""
+    return (and_(TaskCandidate.kind == "group", TaskCandidate.value.in_(sorted(actor.groups)), *_in_state(state)),
+            and_(TaskCandidate.kind == "user", TaskCandidate.value == actor.username, *_in_state(state)))
+
+
+def _in_state(state: str | None) -> list:
+    """SQL conditions on task_candidates: its task is in `state` as far as the row can tell (open or ended;
+    none for any state). So a list of open tasks reads the open tasks' offers alone (migration 0017), not
+    every task ever offered to a group."""
+    return [] if state is None else [TaskCandidate.task_open == (state == "open")]
 
 
 def _at_their_sites(actor: Principal):
@@ -60,16 +67,20 @@ def _mine(actor: Principal):
     return and_(sites, or_(HumanTask.assignee == actor.username, HumanTask.completed_by == actor.username, offered))
 
 
-def _mine_by_id(actor: Principal):
-    """_mine() without its sites, for a non-admin `actor`, as a condition on the task's id alone, so a
-    walk of the worklist index (which holds the ids) reads no row: each id is tested against two sets
-    read from indexes before the walk, the ids offered to them (task_candidates (kind, value,
-    task_id)) and those assigned to or completed by them. Two INs joined by OR on purpose: PostgreSQL
-    then hashes both and filters the index scan, where one IN of a union becomes a join driven by the
-    candidates (every task of theirs looked up, then sorted)."""
-    offered = union_all(*(select(TaskCandidate.task_id).where(offer) for offer in _offers(actor)))
-    theirs = select(HumanTask.id).where(or_(HumanTask.assignee == actor.username,
-                                            HumanTask.completed_by == actor.username))
+def _mine_by_id(actor: Principal, state: str | None = None):
+    """_mine() without its sites, for a non-admin `actor` and tasks in `state` (None: any), as a condition
+    on the task's id alone, so a walk of the worklist index (which holds the ids) reads no row: each id is
+    tested against two sets read from indexes before the walk, the ids offered to them (task_candidates
+    (kind, value, task_open, task_id)) and those assigned to or completed by them, both of tasks in
+    `state` only: the sets of every task ever offered to their groups or completed by them grow with the
+    history. Two INs joined by OR on purpose: PostgreSQL then hashes both and filters the index scan, where
+    one IN of a union becomes a join driven by the candidates (every task of theirs looked up, then
+    sorted)."""
+    offered = union_all(*(select(TaskCandidate.task_id).where(offer) for offer in _offers(actor, state)))
+    yours = [HumanTask.assignee == actor.username]
+    if state != "open":  # an open task has been completed by no one
+        yours.append(HumanTask.completed_by == actor.username)
+    theirs = select(HumanTask.id).where(or_(*yours), *([] if state is None else [HumanTask.state == state]))
     return or_(HumanTask.id.in_(offered), HumanTask.id.in_(theirs))
 
 
@@ -103,8 +114,8 @@ def list_tasks(filters: TaskFilter, actor: Principal) -> list[HumanTask]:
         conditions.append(HumanTask.instance_id == filters.instance_id)
     for kind, value in (("group", filters.candidate_group), ("user", filters.candidate_user)):
         if value:
-            conditions.append(HumanTask.id.in_(
-                select(TaskCandidate.task_id).where(TaskCandidate.kind == kind, TaskCandidate.value == value)))
+            conditions.append(HumanTask.id.in_(select(TaskCandidate.task_id).where(
+                TaskCandidate.kind == kind, TaskCandidate.value == value, *_in_state(filters.state))))
     sites = _sites_to_read(filters, actor)
     if sites is None:
         if filters.site:
@@ -117,7 +128,7 @@ def list_tasks(filters: TaskFilter, actor: Principal) -> list[HumanTask]:
     else:
         # a site where little is theirs costs a range of index entries, no row read and no candidate
         # lookup per task (_mine_by_id)
-        theirs = [] if actor.is_admin else [_mine_by_id(actor)]
+        theirs = [] if actor.is_admin else [_mine_by_id(actor, filters.state)]
         conditions = [first_at_each_site([*conditions, *theirs], sites, filters.limit + filters.offset)]
     # the candidates of the whole page in one query, not one per task when the list is rendered
     query = (select(HumanTask).where(*conditions).order_by(*WORKLIST_ORDER)

@@ -65,8 +65,8 @@ def _list_query(which: str, actor: Principal, by_id: bool = False):
     if by_id:  # read site by site: tasks._mine_by_id, which PostgreSQL tests against hashed sets as it walks
         # the index (an unclaimed open task is theirs only by an offer); one IN became a join probing the
         # candidates for every task at a site where none was offered to them
-        return query.where(_mine_by_id(actor))
-    return query.where(HumanTask.id.in_(select(TaskCandidate.task_id).where(or_(*_offers(actor)))))
+        return query.where(_mine_by_id(actor, "open"))
+    return query.where(HumanTask.id.in_(select(TaskCandidate.task_id).where(or_(*_offers(actor, "open")))))
 
 
 def work_list(which: str, actor: Principal, process_key: str | None = None, site: str | None = None,
