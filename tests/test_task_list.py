@@ -182,3 +182,14 @@ def test_the_rules_the_lists_follow(app, mixed_tasks):
                                    ("grp", "SOUTH", "carol")}
         assert listed("carol", state="completed") == {("asg", "NORTH", "carol")}
         assert listed("nobody", state=None) == set()
+
+
+def test_a_task_ended_without_reading_its_state_first_closes_its_offers(app, mixed_tasks):
+    """After a commit every attribute is expired: a task whose state is then set unread keeps no old value
+    to compare with, and its candidate rows must still say it has ended (conftest checks all of them)."""
+    with app.app_context():
+        task = db.session.scalars(select(HumanTask).where(HumanTask.state == "open", HumanTask.candidates.any())).first()
+        db.session.commit()  # expires it
+        task.state = "cancelled"
+        db.session.commit()
+        assert {c.task_open for c in db.session.get(HumanTask, task.id).candidates} == {False}

@@ -131,9 +131,10 @@ class TaskCandidate(db.Model):
 def _close_offers_of_ended_tasks(session: Session, _context, _instances) -> None:
     """A task leaves "open" once (completed, or cancelled by its instance or an admin), and never comes back:
     whatever ended it, its candidate rows say so in the same transaction, with one UPDATE."""
-    ended = [task.id for task in session.dirty
-             if isinstance(task, HumanTask) and task.state != "open"
-             and "open" in inspect(task).attrs.state.history.deleted]
+    # each task whose state this flush sets to anything but open; what it was need not be loaded (after a
+    # commit it is expired, and setting it then keeps no old value to compare with)
+    ended = [task.id for task in session.dirty if isinstance(task, HumanTask) and task.state != "open"
+             and inspect(task).attrs.state.history.has_changes()]
     if ended:
         session.connection().execute(update(TaskCandidate).where(TaskCandidate.task_id.in_(ended))
                                      .values(task_open=False))
