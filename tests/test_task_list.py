@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.orm import load_only
 
-from runner.models import HumanTask, db
+from runner.models import HumanTask, TaskCandidate, db
 from runner.services import tasks, worklists
 from runner.services.accounts import Principal
 from runner.services.tasks import TaskFilter
@@ -184,12 +185,39 @@ def test_the_rules_the_lists_follow(app, mixed_tasks):
         assert listed("nobody", state=None) == set()
 
 
-def test_a_task_ended_without_reading_its_state_first_closes_its_offers(app, mixed_tasks):
-    """After a commit every attribute is expired: a task whose state is then set unread keeps no old value
-    to compare with, and its candidate rows must still say it has ended (conftest checks all of them)."""
+def _end_expired(task):  # after a commit every attribute is expired: set unread, the state keeps no old value
+    db.session.commit()
+    task.state = "cancelled"
+
+
+def _end_unloaded(task):  # read without its state at all
+    task_id = task.id
+    db.session.commit()
+    db.session.expunge_all()
+    task = db.session.scalars(select(HumanTask).where(HumanTask.id == task_id).options(load_only(HumanTask.id))).one()
+    task.state = "completed"
+
+
+def _end_with_new_candidates(task):  # its candidates replaced in the flush that ends it
+    task.candidates = [TaskCandidate(kind="group", value="north_billing")]
+    task.state = "cancelled"
+
+
+def _created_ended(task):  # a task that is written ended, never open
+    db.session.add(HumanTask(instance_id=task.instance_id, spiff_task_id="ended-at-once", element_id="review",
+                             name="Review", process_key=task.process_key, site=task.site, state="completed",
+                             candidates=[TaskCandidate(kind="group", value="north_billing")]))
+
+
+@pytest.mark.parametrize("end", [_end_expired, _end_unloaded, _end_with_new_candidates, _created_ended],
+                         ids=["expired", "unloaded", "new-candidates", "created-ended"])
+def test_however_a_task_is_ended_its_offers_say_so(app, mixed_tasks, end):
+    """The flush that writes a task's state closes its offers, whatever was loaded before (conftest checks
+    every candidate row after each test too)."""
     with app.app_context():
         task = db.session.scalars(select(HumanTask).where(HumanTask.state == "open", HumanTask.candidates.any())).first()
-        db.session.commit()  # expires it
-        task.state = "cancelled"
+        end(task)
         db.session.commit()
-        assert {c.task_open for c in db.session.get(HumanTask, task.id).candidates} == {False}
+        ended = db.session.scalars(select(HumanTask).where(HumanTask.state != "open")).all()
+        assert {c.task_open for t in ended for c in t.candidates} == {False}
+        assert len(ended) == 3  # the two mixed_tasks completes, and this one

@@ -121,20 +121,22 @@ class TaskCandidate(db.Model):
     task_id: Mapped[str] = mapped_column(ForeignKey("human_tasks.id"), index=True)
     kind: Mapped[str] = mapped_column(String(5))  # group | user
     value: Mapped[str] = mapped_column(String(120))
-    # whether its task is open: set false in the flush that ends the task (_close_offers_of_ended_tasks)
+    # whether its task is open: set false by the flush that ends the task (_close_offers_of_ended_tasks)
     task_open: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     task: Mapped[HumanTask] = relationship(back_populates="candidates")
 
 
-@event.listens_for(Session, "before_flush")
-def _close_offers_of_ended_tasks(session: Session, _context, _instances) -> None:
+@event.listens_for(Session, "after_flush")
+def _close_offers_of_ended_tasks(session: Session, _context) -> None:
     """A task leaves "open" once (completed, or cancelled by its instance or an admin), and never comes back:
-    whatever ended it, its candidate rows say so in the same transaction, with one UPDATE."""
-    # each task whose state this flush sets to anything but open; what it was need not be loaded (after a
-    # commit it is expired, and setting it then keeps no old value to compare with)
-    ended = [task.id for task in session.dirty if isinstance(task, HumanTask) and task.state != "open"
-             and inspect(task).attrs.state.history.has_changes()]
+    whatever ended it, its candidate rows say so in the same transaction, with one UPDATE after the flush
+    that wrote it (so rows this flush inserted are among them). Written by an UPDATE statement of its own
+    instead, a task's state would have to close its offers there too; nothing in Lanes does that."""
+    # each task this flush wrote with a state but open: set now, whether or not what it was had been loaded
+    # (after a commit it is expired, and setting it then keeps no old value to compare with)
+    ended = [task.id for task in (*session.new, *session.dirty) if isinstance(task, HumanTask)
+             and task.state not in ("open", None) and inspect(task).attrs.state.history.has_changes()]
     if ended:
         session.connection().execute(update(TaskCandidate).where(TaskCandidate.task_id.in_(ended))
                                      .values(task_open=False))
