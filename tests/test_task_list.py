@@ -215,7 +215,8 @@ def test_however_a_task_is_ended_its_offers_say_so(app, mixed_tasks, end):
     """The flush that writes a task's state closes its offers, whatever was loaded before (conftest checks
     every candidate row after each test too)."""
     with app.app_context():
-        task = db.session.scalars(select(HumanTask).where(HumanTask.state == "open", HumanTask.candidates.any())).first()
+        offered = select(HumanTask).where(HumanTask.state == "open", HumanTask.candidates.any())
+        task = db.session.scalars(offered).first()
         end(task)
         db.session.commit()
         ended = db.session.scalars(select(HumanTask).where(HumanTask.state != "open")).all()

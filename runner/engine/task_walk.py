@@ -53,7 +53,8 @@ def walk(first_task, state: int = TaskState.ANY_MASK, manual: bool | None = None
 def _walk(first_task, state, manual, spec_name, lowest, subprocesses):
     tasks = first_task.workflow.tasks
     stack = [(first_task, 0)]
-    push, pop = stack.append, stack.pop  # a plain loop: extend() of a generator cost more for a task's one or two children
+    # children pushed in a plain loop: extend() of a generator cost more for a task's one or two
+    push, pop = stack.append, stack.pop
     while stack:
         if subprocesses:
             iterator = BpmnTaskIterator(first_task, state=state, manual=manual, spec_name=spec_name)

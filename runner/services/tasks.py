@@ -77,10 +77,10 @@ def _mine_by_id(actor: Principal, state: str | None = None):
     one IN of a union becomes a join driven by the candidates (every task of theirs looked up, then
     sorted)."""
     offered = union_all(*(select(TaskCandidate.task_id).where(offer) for offer in _offers(actor, state)))
-    yours = [HumanTask.assignee == actor.username]
+    by_name = [HumanTask.assignee == actor.username]
     if state != "open":  # an open task has been completed by no one
-        yours.append(HumanTask.completed_by == actor.username)
-    theirs = select(HumanTask.id).where(or_(*yours), *([] if state is None else [HumanTask.state == state]))
+        by_name.append(HumanTask.completed_by == actor.username)
+    theirs = select(HumanTask.id).where(or_(*by_name), *([] if state is None else [HumanTask.state == state]))
     return or_(HumanTask.id.in_(offered), HumanTask.id.in_(theirs))
 
 
