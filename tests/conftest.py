@@ -111,8 +111,7 @@ def app(database_url, tmp_path, monkeypatch):
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "TESTING": True})
     app.test_client_class = RequestContextClient
     yield app
-    with app.app_context():
-        db.session.remove()
+    with app.app_context():  # a context of its own: its session reads what the test committed
         assert offers_out_of_step() == [], "task_candidates.task_open disagrees with its task's state"
         db.session.remove()
         db.engine.dispose()
